@@ -1,0 +1,28 @@
+"""Two players each hold a number in [0, 1] and see each other's at once."""
+from otree.api import BaseConstants, BasePlayer, BaseSubsession, models
+
+from otree_redwood.models import DecisionGroup
+
+doc = "A minimal continuous-time game: each player moves a slider; the group sees every move."
+
+
+class Constants(BaseConstants):
+    name_in_url = "decision_demo"
+    players_per_group = 2
+    num_rounds = 1
+    default_period_length = 60
+
+
+class Subsession(BaseSubsession):
+    pass
+
+
+class Group(DecisionGroup):
+    def period_length(self):
+        length = self.session.config.get("period_length", Constants.default_period_length)
+        return length or None
+
+
+class Player(BasePlayer):
+    def initial_decision(self):
+        return 0.5

@@ -1,0 +1,176 @@
+"""The participant's WebSocket: ``/redwood/app-name/<app>/group/<pk>/participant/<code>/``.
+
+The consumer is async end to end.  It validates each frame, answers pings,
+and hands every valid message to the process's pipeline (runtime.py), which
+stores it and runs the group's handler.  What the server sends to the socket
+goes through a per-socket outbox drained by its own task, so one slow client
+never holds up the others; when an outbox backs up, superseded
+``group_decisions`` maps are dropped (each one replaces the last), and a
+socket that still cannot keep up is closed so that it reconnects and resyncs.
+"""
+import asyncio
+import collections
+import logging
+import uuid
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from . import conf, groups, lifecycle, protocol, redis_conn, runtime
+
+logger = logging.getLogger(__name__)
+
+# a socket with this many messages waiting in the pipeline stops being read
+# (TCP pushes back on that client) until the pipeline catches up
+MAX_PENDING_PER_SOCKET = 200
+
+
+class RedwoodConsumer(AsyncWebsocketConsumer):
+    """One participant's socket in one group."""
+
+    # no channel layer: group delivery goes through the Redis bus (runtime.py)
+    channel_layer_alias = "__otree_redwood_no_layer__"
+
+    info = None
+    participant_code = None
+    participant_id = None
+    rtt_ms = None
+
+    async def websocket_connect(self, message):
+        kwargs = self.scope["url_route"]["kwargs"]
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        token = (query.get("token") or [None])[0]
+        last_seq = (query.get("seq") or [None])[0]
+        self.socket_id = uuid.uuid4().hex
+        self.outbox = collections.deque()
+        self.out_ready = asyncio.Event()
+        self.pending = 0
+        self.unblocked = asyncio.Event()
+        self.unblocked.set()
+        self.closing = False
+        self.sender_task = None
+        self.attached = False
+        try:
+            last_seq = int(last_seq) if last_seq not in (None, "") else None
+        except ValueError:
+            last_seq = None
+        self.participant_code = kwargs.get("participant_code")
+        try:
+            self.rt = await runtime.ensure_started()
+            info, pid = await runtime.db_sync(groups.authorize)(
+                kwargs.get("app_name"), kwargs.get("group"), self.participant_code, token,
+                conf.get("REQUIRE_TOKEN"),
+            )
+        except groups.Refused as refused:
+            await self._refuse(refused.code, refused.reason)
+            return
+        except Exception:
+            logger.exception("redwood connect failed")
+            await self._refuse(protocol.CLOSE_SERVER_ERROR, "server error")
+            return
+        self.info, self.participant_id = info, pid
+        await self.accept()
+        self.sender_task = asyncio.get_event_loop().create_task(self._sender())
+        try:
+            await self.rt.attach(self)
+            self.attached = True
+            await self.rt.redis.hset(
+                info.sockets_key, self.socket_id, "%s|%s" % (self.participant_code, self.rt.process_id)
+            )
+            frames = await self.rt.call(lifecycle.connect_phase, info, pid, self.participant_code, last_seq)
+            for f in frames:
+                self.deliver(f)
+            await self.rt.call(lifecycle.ready_phase, info)
+        except Exception:
+            logger.exception("redwood connect of %s failed", self.participant_code)
+            self.deliver(protocol.error_frame("server error while connecting"))
+
+    async def _refuse(self, code, reason):
+        # accept first so the client sees the close code and the reason
+        await self.accept()
+        await self.send(text_data=protocol.error_frame(reason, close_code=code))
+        await self.close(code=code)
+
+    async def websocket_disconnect(self, message):
+        self.closing = True
+        if self.sender_task is not None:
+            self.sender_task.cancel()
+        if self.info is not None:
+            try:
+                if self.attached:
+                    await self.rt.detach(self)
+                await self.rt.call(
+                    lifecycle.disconnect_phase, self.info, self.participant_id, self.participant_code, self.socket_id
+                )
+            except Exception:
+                logger.exception("redwood disconnect of %s failed", self.participant_code)
+        await super().websocket_disconnect(message)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if self.info is None:
+            return
+        try:
+            channel, msg = protocol.parse_inbound(text_data)
+        except protocol.ProtocolError as err:
+            self.deliver(protocol.error_frame(err.reason, **err.extra))
+            return
+        if channel == "ping":
+            self._pong(msg)
+            return
+        self.pending += 1
+        self.rt.submit_inbound(self, channel, msg.get("payload"))
+        if self.pending >= MAX_PENDING_PER_SOCKET:
+            self.unblocked.clear()
+            await self.unblocked.wait()
+
+    def processed(self):
+        self.pending -= 1
+        if self.pending < MAX_PENDING_PER_SOCKET // 2:
+            self.unblocked.set()
+
+    def _pong(self, msg):
+        avg = msg.get("avg_ping_time", msg.get("avgping_time"))
+        if isinstance(avg, (int, float)) and not isinstance(avg, bool):
+            self.rtt_ms = float(avg)
+        ts = msg.get("timestamp")
+        if not isinstance(ts, (int, float)) or isinstance(ts, bool):
+            ts = None
+        reply = '{"channel":"ping","timestamp":%s,"server_ts":%.3f}' % (
+            protocol.dumps(ts), protocol.now_ms()
+        )
+        self.deliver(reply)
+
+    # ---------------- outbound ----------------
+    def deliver(self, frame):
+        """Queue a frame for this socket (never blocks)."""
+        if self.closing:
+            return
+        outbox = self.outbox
+        if len(outbox) >= conf.get("OUTBOX_COALESCE_AT") and frame.startswith('{"channel":"group_decisions"'):
+            # the newest map supersedes the queued ones
+            kept = [f for f in outbox if not f.startswith('{"channel":"group_decisions"')]
+            outbox.clear()
+            outbox.extend(kept)
+        outbox.append(frame)
+        if len(outbox) > conf.get("OUTBOX_LIMIT"):
+            logger.warning("closing socket of %s: outbox over limit", self.participant_code)
+            self.closing = True
+            outbox.clear()
+            asyncio.get_event_loop().create_task(self.close(code=protocol.CLOSE_TOO_SLOW))
+            return
+        self.out_ready.set()
+
+    async def _sender(self):
+        outbox = self.outbox
+        try:
+            while True:
+                if not outbox:
+                    self.out_ready.clear()
+                    await self.out_ready.wait()
+                    continue
+                frame = outbox.popleft()
+                await self.send(text_data=frame)
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            logger.debug("sender of %s stopped", self.participant_code, exc_info=True)

@@ -1,0 +1,24 @@
+"""SQLite tuning for many small writes.
+
+SQLite's default rollback journal makes every commit wait on the file lock and
+an fsync; write-ahead logging lets readers run beside the one writer and makes
+a commit cheap.  otree-redwood batches its writes into few transactions; WAL
+makes each of them fast.  Nothing changes on other databases.
+"""
+from django.db.backends.signals import connection_created
+
+
+def _tune(sender, connection, **kwargs):
+    if connection.vendor != "sqlite":
+        return
+    name = str(connection.settings_dict.get("NAME", ""))
+    cursor = connection.cursor()
+    # an in-memory database (oTree's devserver) has no journal to tune
+    if "memory" not in name:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+
+
+def install():
+    connection_created.connect(_tune, dispatch_uid="otree_redwood.sqlite_tuning")

@@ -1,0 +1,206 @@
+"""What the server needs to know about a group, looked up once per connect.
+
+``GroupInfo`` is a plain snapshot (no ORM objects) so the async hot path can
+use it without touching the database: the group's Redis keys, its members,
+and the answers of its hooks (period length, sub-periods, rate limit).
+"""
+import logging
+import threading
+
+from django.contrib.contenttypes.models import ContentType
+from django.core import signing
+from django.utils.crypto import constant_time_compare
+
+from . import protocol, redis_conn
+
+logger = logging.getLogger(__name__)
+
+_TOKEN_SALT = "otree_redwood.socket"
+_cache = {}
+_cache_lock = threading.Lock()
+
+
+class Refused(Exception):
+    """A socket that may not connect: close ``code`` with ``reason``."""
+
+    def __init__(self, code, reason):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def socket_token(participant_code, app_name, group_pk):
+    """Signed value rendered into one participant's page only (Page.html)."""
+    value = "%s/%s/%s" % (participant_code, app_name, group_pk)
+    return signing.Signer(salt=_TOKEN_SALT).signature(value)
+
+
+def check_token(token, participant_code, app_name, group_pk):
+    if not token:
+        return False
+    return constant_time_compare(token, socket_token(participant_code, app_name, group_pk))
+
+
+def group_key(app_name, group_pk):
+    return "%s:%s" % (app_name, group_pk)
+
+
+class GroupInfo:
+    """Snapshot of one group for the real-time layer."""
+
+    __slots__ = (
+        "app_name", "pk", "gk", "model", "ct_id", "session_code", "bus",
+        "members", "period_length", "num_subperiods", "rate_limit",
+        "post_round_delay", "is_decision_group", "fast_decisions", "handlers",
+    )
+
+    def __init__(self, **kw):
+        for name in self.__slots__:
+            setattr(self, name, kw.get(name))
+
+    # Redis keys of this group
+    @property
+    def seq_key(self):
+        return redis_conn.key("seq", self.gk)
+
+    @property
+    def decisions_key(self):
+        return redis_conn.key("dec", self.gk)
+
+    @property
+    def ratelimit_key(self):
+        return redis_conn.key("rl", self.gk)
+
+    @property
+    def sockets_key(self):
+        return redis_conn.key("sock", self.gk)
+
+    @property
+    def round_number(self):
+        return None
+
+    def member_codes(self):
+        return list(self.members)
+
+
+def get_group_model(app_name):
+    """The Group model of an oTree app, or None when the app is unknown."""
+    from django.apps import apps
+
+    try:
+        config = apps.get_app_config(app_name)
+    except LookupError:
+        return None
+    try:
+        return config.get_model("Group")
+    except LookupError:
+        return None
+
+
+def _bus_channel(session_code, app_name, pk):
+    return redis_conn.key("bus", session_code, app_name, pk)
+
+
+def build_info(group):
+    """GroupInfo of a loaded group instance (sync; 2 queries: players, session)."""
+    from .models import DecisionGroup, Group
+
+    model = type(group)
+    if not isinstance(group, Group):
+        raise TypeError("%s.Group does not extend otree_redwood.models.Group" % group.app_name)
+    app_name = model._meta.app_config.name
+    members = {}
+    for player in group.player_set.select_related("participant").order_by("id_in_group"):
+        p = player.participant
+        members[p.code] = (p.id, player.id_in_group, player.pk)
+    session_code = group.session.code
+    is_decision = isinstance(group, DecisionGroup)
+    fast = is_decision and type(group)._on_decisions_event is DecisionGroup._on_decisions_event
+    handlers = frozenset(
+        name[len("_on_"):-len("_event")]
+        for name in dir(model)
+        if name.startswith("_on_") and name.endswith("_event") and callable(getattr(model, name, None))
+    )
+
+    def _hook(name):
+        fn = getattr(group, name, None)
+        if fn is None:
+            return None
+        try:
+            return fn()
+        except Exception:
+            logger.exception("%s.%s() raised; treated as None", model.__name__, name)
+            return None
+
+    info = GroupInfo(
+        app_name=app_name,
+        pk=group.pk,
+        gk=group_key(app_name, group.pk),
+        model=model,
+        ct_id=ContentType.objects.get_for_model(model).id,
+        session_code=session_code,
+        bus=_bus_channel(session_code, app_name, group.pk),
+        members=members,
+        period_length=_hook("period_length"),
+        num_subperiods=_hook("num_subperiods") if is_decision else None,
+        rate_limit=_hook("rate_limit") if is_decision else None,
+        post_round_delay=_hook("post_round_delay"),
+        is_decision_group=is_decision,
+        fast_decisions=fast,
+        handlers=handlers,
+    )
+    with _cache_lock:
+        _cache[info.gk] = info
+    return info
+
+
+def info_for(group):
+    """Cached GroupInfo of a group instance (built on first use)."""
+    gk = group_key(group._meta.app_config.name, group.pk)
+    info = _cache.get(gk)
+    if info is None:
+        info = build_info(group)
+    return info
+
+
+def cached(app_name, group_pk):
+    return _cache.get(group_key(app_name, group_pk))
+
+
+def load_group(app_name, group_pk):
+    model = get_group_model(app_name)
+    if model is None:
+        raise Refused(protocol.CLOSE_NOT_FOUND, "unknown app '%s'" % app_name)
+    try:
+        return model.objects.get(pk=group_pk)
+    except (model.DoesNotExist, ValueError):
+        raise Refused(protocol.CLOSE_NOT_FOUND, "no group %s in app '%s'" % (group_pk, app_name))
+
+
+def load_by_key(gk):
+    """A fresh instance of the group ``app:pk`` (sync)."""
+    app_name, pk = gk.rsplit(":", 1)
+    return load_group(app_name, int(pk))
+
+
+def authorize(app_name, group_pk, participant_code, token, require_token):
+    """Check a socket's URL and token; return (GroupInfo, participant id).
+
+    Raises Refused with a 4xxx close code when the socket is not allowed.
+    """
+    from .models import Group
+
+    try:
+        group_pk = int(group_pk)
+    except (TypeError, ValueError):
+        raise Refused(protocol.CLOSE_BAD_URL, "group must be a number")
+    group = load_group(app_name, group_pk)
+    if not isinstance(group, Group):
+        raise Refused(protocol.CLOSE_NOT_FOUND, "app '%s' is not a redwood app" % app_name)
+    info = build_info(group)
+    member = info.members.get(participant_code)
+    if member is None:
+        raise Refused(protocol.CLOSE_FORBIDDEN, "participant is not a member of this group")
+    if require_token and not check_token(token, participant_code, app_name, group_pk):
+        raise Refused(protocol.CLOSE_FORBIDDEN, "missing or invalid token; open the page through oTree")
+    return info, member[0]

@@ -1,0 +1,182 @@
+"""The life of a group: connects, the once-only ready hook, periods, disconnects.
+
+Each function here is synchronous database work, run on the one thread that
+oTree gives to synchronous code (via ``sync_to_async``), never on the event
+loop.  Which sockets are connected is kept in Redis (one hash per group, one
+heartbeat key per server process), so every process sees the same picture and
+sockets of a process that died stop counting once its heartbeat expires.
+"""
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import conf, groups, messaging, protocol, redis_conn, state, timers
+
+logger = logging.getLogger(__name__)
+
+
+def process_alive_key(process_id):
+    return redis_conn.key("proc", process_id)
+
+
+def live_sockets(info):
+    """{socket id: participant code} of sockets whose process is alive.
+
+    Sockets of dead processes are removed from Redis on the way.
+    """
+    r = redis_conn.get_sync()
+    raw = r.hgetall(info.sockets_key)
+    if not raw:
+        return {}
+    entries = {}
+    for sid, val in raw.items():
+        code, _, proc = val.decode().partition("|")
+        entries[sid.decode()] = (code, proc)
+    procs = sorted({proc for _, proc in entries.values()})
+    alive = dict(zip(procs, r.mget([process_alive_key(p) for p in procs])))
+    live, dead = {}, []
+    for sid, (code, proc) in entries.items():
+        if alive.get(proc):
+            live[sid] = code
+        else:
+            dead.append(sid)
+    if dead:
+        r.hdel(info.sockets_key, *dead)
+    return live
+
+
+def connect_phase(info, participant_id, participant_code, last_seq):
+    """Record the connection; return the frames this socket gets first.
+
+    Order: what it missed since ``last_seq`` (if given), then the latest
+    ``state``, then the current ``group_decisions``.
+    """
+    from .models import Connection, Event, epoch_ms
+
+    Connection.objects.update_or_create(
+        participant_id=participant_id,
+        defaults={"connected_at": timezone.now(), "process": timers.process_token()},
+    )
+    group = info.model.objects.get(pk=info.pk)
+    state.seed_sync(info, group)
+    frames = []
+    events = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk)
+    if last_seq is not None:
+        limit = conf.get("REPLAY_LIMIT")
+        missed = _missed(events, last_seq, participant_id, limit)
+        frames.extend(messaging.event_frame(e) for e in missed)
+    latest_state = events.filter(channel="state").order_by("-timestamp", "-id").first()
+    if latest_state is not None:
+        frames.append(messaging.event_frame(latest_state))
+    if info.is_decision_group:
+        r = redis_conn.get_sync()
+        flat = r.hgetall(info.decisions_key)
+        if flat:
+            pairs = [(k.decode(), v.decode()) for k, v in flat.items()]
+            seq = int(r.get(info.seq_key) or 0)
+            frames.append(protocol.frame("group_decisions", protocol.map_json(pairs), seq=seq))
+    return frames
+
+
+def _missed(events, last_seq, participant_id, limit):
+    from django.db.models import Q
+
+    qs = events.filter(seq__gt=last_seq).filter(Q(recipient_id__isnull=True) | Q(recipient_id=participant_id))
+    newest = list(qs.order_by("-seq")[:limit])
+    newest.reverse()
+    return newest
+
+
+def ready_phase(info):
+    """Run when_all_players_ready() once if every member is connected."""
+    codes = set(live_sockets(info).values())
+    if not set(info.members) <= codes:
+        return False
+    model = info.model
+    t0 = protocol.now_ms()
+    from .models import from_epoch_ms
+
+    try:
+        with transaction.atomic():
+            # the guard: one UPDATE that only one caller can win, whatever the
+            # number of threads and processes that try at the same moment
+            won = model.objects.filter(pk=info.pk, ran_ready_function__isnull=True).update(
+                ran_ready_function=from_epoch_ms(t0)
+            )
+            if not won:
+                return False
+            group = model.objects.get(pk=info.pk)
+            object.__setattr__(group, "_redwood_t0", t0)
+            group.when_all_players_ready()
+            group.send("state", protocol.STATE_PERIOD_START)
+            if info.is_decision_group:
+                # every member starts from the same map, whoever connected first
+                seq, map_json = state.snapshot_sync(info)
+                messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
+        timers.schedule_period_end(info, t0)
+    except Exception:
+        logger.exception("when_all_players_ready() of %s failed; it will run again on the next connect", info.gk)
+        raise
+    return True
+
+
+def disconnect_phase(info, participant_id, participant_code, socket_id):
+    """The socket is gone; if it was the member's last, run the hook."""
+    from .models import Connection
+
+    r = redis_conn.get_sync()
+    r.hdel(info.sockets_key, socket_id)
+    if participant_code in set(live_sockets(info).values()):
+        return False
+    Connection.objects.filter(participant_id=participant_id).delete()
+    group = info.model.objects.get(pk=info.pk)
+    player = group.player_set.filter(participant_id=participant_id).first()
+    if player is not None:
+        try:
+            group.when_player_disconnects(player)
+        except Exception:
+            logger.exception("when_player_disconnects() of %s failed", info.gk)
+    return True
+
+
+def refresh_live_state(group):
+    """Give a freshly loaded DecisionGroup the live decisions from Redis."""
+    from .models import DecisionGroup
+
+    if isinstance(group, DecisionGroup):
+        info = groups.info_for(group)
+        live = state.read_decisions_sync(info)
+        if live:
+            object.__setattr__(group, "group_decisions", live)
+            group._redwood_take_snapshot()
+    return group
+
+
+def end_period(group):
+    """Close the period: last sub-period, last rate-limited map, then period_end."""
+    info = groups.info_for(group)
+    if group.events.filter(channel="state", value=protocol.STATE_PERIOD_END).exists():
+        timers.cancel_group_sync(info.gk)
+        return False
+    refresh_live_state(group)
+    if info.is_decision_group:
+        if info.num_subperiods and info.period_length:
+            seq, map_json = state.snapshot_sync(info)
+            if seq is not None:
+                write_subperiod(group, seq, map_json)
+        elif info.rate_limit:
+            seq, map_json = state.snapshot_sync(info, only_if_dirty=True)
+            if seq is not None:
+                messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
+    timers.cancel_group_sync(info.gk)
+    group.send("state", protocol.STATE_PERIOD_END)
+    return True
+
+
+def write_subperiod(group, seq, map_json):
+    import json
+
+    value = json.loads(map_json)
+    type(group).objects.filter(pk=group.pk).update(group_decisions=value, subperiod_group_decisions=value)
+    messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)

@@ -1,0 +1,134 @@
+"""Server -> client messages: store as Event, number, publish on the bus.
+
+The bus is Redis pub/sub, one channel per group (``rw:bus:<session>:<app>:<pk>``).
+Every server process that holds a socket of the group subscribes to it and
+hands each frame to its local sockets, so a broadcast is encoded once and
+crosses Redis once per process, not once per member.  A bus message is
+``<recipient code or empty>\\x1f<frame>``.
+
+Messages are published only after the transaction that stored them commits:
+what a client sees is always in the database.
+"""
+import json
+import threading
+
+from django.db import transaction
+from django.utils import timezone
+
+from . import protocol, redis_conn
+
+SEP = "\x1f"
+_local = threading.local()
+
+
+class RawJSON(str):
+    """A payload that is already JSON text (spliced, never re-encoded)."""
+
+
+def bus_message(recipient_code, frame):
+    return (recipient_code or "") + SEP + frame
+
+
+def split_bus_message(data):
+    if isinstance(data, bytes):
+        data = data.decode("utf-8")
+    recipient, _, frame = data.partition(SEP)
+    return recipient or None, frame
+
+
+class Batch:
+    """Collects what sync code publishes while the pipeline runs it."""
+
+    def __init__(self):
+        self.outbox = []  # (bus channel, bus message)
+
+    def publish(self, channel, message):
+        self.outbox.append((channel, message))
+
+
+class batch_context:
+    """Inside it, send_sync() queues publishes on the batch instead of Redis."""
+
+    def __init__(self, batch):
+        self.batch = batch
+
+    def __enter__(self):
+        self.prev = getattr(_local, "batch", None)
+        _local.batch = self.batch
+        return self.batch
+
+    def __exit__(self, *exc):
+        _local.batch = self.prev
+
+
+def current_batch():
+    return getattr(_local, "batch", None)
+
+
+def _recipient(group, recipient):
+    """(participant id, code) of a Player, Participant or code; None for all."""
+    if recipient is None:
+        return None, None
+    from otree.models import Participant
+
+    if isinstance(recipient, str):
+        p = Participant.objects.only("id", "code").get(code=recipient)
+        return p.id, p.code
+    if isinstance(recipient, Participant):
+        return recipient.id, recipient.code
+    participant = getattr(recipient, "participant", None)
+    if participant is not None:
+        return participant.id, participant.code
+    raise TypeError("recipient must be a Player, a Participant or a participant code")
+
+
+def next_seq_sync(info):
+    return int(redis_conn.get_sync().incr(info.seq_key))
+
+
+def send_sync(group, channel, payload, recipient=None, seq=None):
+    """Store and deliver one server message (see Group.send / Group.send_to)."""
+    from . import groups
+    from .models import Event
+
+    info = groups.info_for(group)
+    if isinstance(payload, RawJSON):
+        payload_json = str(payload)
+        value = json.loads(payload_json)
+    else:
+        payload_json = protocol.dumps(payload)
+        value = payload
+    rid, rcode = _recipient(group, recipient)
+    if seq is None:
+        seq = next_seq_sync(info)
+    now = timezone.now()
+    event = Event(
+        timestamp=now,
+        content_type_id=info.ct_id,
+        group_pk=group.pk,
+        channel=channel,
+        value=value,
+        seq=seq,
+        recipient_id=rid,
+    )
+    event.save()
+    from .models import epoch_ms
+
+    frame = protocol.frame(channel, payload_json, seq=seq, ts=epoch_ms(now))
+    publish_after_commit(info.bus, bus_message(rcode, frame))
+    return event
+
+
+def publish_after_commit(channel, message):
+    batch = current_batch()
+    if batch is not None:
+        batch.publish(channel, message)
+        return
+    transaction.on_commit(lambda: redis_conn.get_sync().publish(channel, message))
+
+
+def event_frame(event):
+    """The frame a stored server Event was (or would be) sent as."""
+    from .models import epoch_ms
+
+    return protocol.frame(event.channel, protocol.dumps(event.value), seq=event.seq, ts=epoch_ms(event.timestamp))

@@ -1,0 +1,1 @@
+"""oTree's extension hooks (routing, urls, admin) and nothing else."""

@@ -1,0 +1,23 @@
+"""WebSocket routes that oTree adds to its router (EXTENSION_APPS)."""
+from django.conf.urls import url
+
+from otree_redwood import consumers, lifespan
+
+websocket_routes = [
+    url(
+        r"^redwood/app-name/(?P<app_name>[^/]+)/group/(?P<group>[^/]+)/participant/(?P<participant_code>[^/]+)/$",
+        consumers.RedwoodConsumer,
+    ),
+]
+
+try:
+    from otree_redwood import admin_consumers
+
+    websocket_routes += admin_consumers.websocket_routes
+except ImportError:  # pragma: no cover - module added with the admin views
+    pass
+
+# oTree builds its ASGI router right after importing this module; starting the
+# runtime from the ASGI lifespan startup makes the scheduler run from the
+# moment the server starts, not from the first WebSocket.
+lifespan.install()

@@ -1,0 +1,539 @@
+"""The per-process real-time engine: bus, pipeline, scheduler, heartbeat.
+
+One ``Runtime`` lives on each event loop (one per server process):
+
+* the **bus**: one Redis pub/sub connection, subscribed to the groups that
+  have a socket in this process; a frame published for a group reaches every
+  local member socket through its outbox;
+* the **pipeline**: one task that takes inbound messages and fired timers in
+  arrival order, in batches: one Redis round trip for the group state of the
+  whole batch, one database transaction that stores every event of the batch
+  (then runs the app's handlers, each in its own savepoint), and one Redis
+  round trip that publishes what the batch produced.  Batches grow with the
+  load, so the cost per message falls as the load rises;
+* the **scheduler**: claims due timers (timers.py) and feeds them to the
+  pipeline;
+* the **heartbeat**: marks the process alive in Redis (sockets of a process
+  whose heartbeat expired stop counting as connected) and reports live
+  figures to the admin monitor.
+"""
+import asyncio
+import collections
+import json
+import logging
+import time
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from . import conf, lifecycle, messaging, protocol, redis_conn, state, timers
+from .models import Event
+
+logger = logging.getLogger(__name__)
+
+_runtimes = {}
+
+
+def get_runtime():
+    loop = asyncio.get_event_loop()
+    rt = _runtimes.get(loop)
+    if rt is None or rt.closed:
+        rt = Runtime(loop)
+        _runtimes[loop] = rt
+    return rt
+
+
+async def ensure_started():
+    rt = get_runtime()
+    await rt.start()
+    return rt
+
+
+def wake_local_schedulers():
+    for rt in list(_runtimes.values()):
+        if rt.started and not rt.closed and not rt.loop.is_closed():
+            try:
+                rt.loop.call_soon_threadsafe(rt.timer_wake.set)
+            except RuntimeError:
+                pass
+
+
+def db_sync(fn):
+    # oTree runs all sync code on one thread; keep the DB connection open
+    # between batches (channels' database_sync_to_async would close it).
+    return sync_to_async(fn, thread_sensitive=True)
+
+
+class Item:
+    __slots__ = ("kind", "sock", "info", "channel", "payload", "value_json", "t_ms",
+                 "tick", "fn", "args", "future", "frames", "reply", "due_late")
+
+    def __init__(self, kind, **kw):
+        self.kind = kind
+        for name in self.__slots__[1:]:
+            setattr(self, name, kw.get(name))
+        self.frames = []
+
+
+class Stats:
+    """Figures of this process for benchmarks and the monitor."""
+
+    def __init__(self):
+        self.inbound = 0
+        self.batches = 0
+        self.batch_items = 0
+        self.published = 0
+        self.lateness = collections.deque(maxlen=100000)
+        self.fired = collections.Counter()
+        self.per_group_in = collections.Counter()
+
+
+class Runtime:
+    """Everything real-time that one server process runs (see module doc)."""
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.process_id = timers.process_token()
+        self.started = False
+        self.closed = False
+        self._start_lock = asyncio.Lock()
+        self.local = collections.defaultdict(set)
+        self._sub_waiters = {}
+        self.queue = collections.deque()
+        self.work = asyncio.Event()
+        self.timer_wake = asyncio.Event()
+        self.tasks = []
+        self.stats = Stats()
+        self.redis = None
+        self.pubsub = None
+
+    # ---------------- start / stop ----------------
+    async def start(self, scheduler=None):
+        if self.started:
+            return
+        async with self._start_lock:
+            if self.started:
+                return
+            self.redis = redis_conn.get_async()
+            self.wake_channel = redis_conn.key("wake")
+            self.pubsub = self.redis.pubsub()
+            await self.pubsub.subscribe(self.wake_channel)
+            await self._beat()
+            await db_sync(_clear_dead_connections)()
+            self.tasks = [
+                self.loop.create_task(self._reader()),
+                self.loop.create_task(self._worker()),
+                self.loop.create_task(self._heartbeat()),
+            ]
+            if scheduler is None:
+                scheduler = conf.get("SCHEDULER_IN_SERVER")
+            if scheduler:
+                self.tasks.append(self.loop.create_task(self._scheduler()))
+            self.started = True
+            logger.info("otree-redwood runtime %s started (scheduler: %s)", self.process_id, bool(scheduler))
+
+    async def stop(self):
+        self.closed = True
+        for t in self.tasks:
+            t.cancel()
+        for t in self.tasks:
+            try:
+                await t
+            except (asyncio.CancelledError, Exception):
+                pass
+        self.tasks = []
+        try:
+            if self.pubsub is not None:
+                await self.pubsub.aclose() if hasattr(self.pubsub, "aclose") else await self.pubsub.close()
+            await self.redis.delete(lifecycle.process_alive_key(self.process_id))
+        except Exception:
+            pass
+        if _runtimes.get(self.loop) is self:
+            del _runtimes[self.loop]
+        client = redis_conn.forget_loop(self.loop)
+        if client is not None:
+            try:
+                await client.aclose() if hasattr(client, "aclose") else await client.close()
+            except Exception:
+                pass
+
+    # ---------------- bus ----------------
+    async def attach(self, sock):
+        ch = sock.info.bus
+        subs = self.local[ch]
+        subs.add(sock)
+        waiter = self._sub_waiters.get(ch)
+        if len(subs) == 1 and waiter is None:
+            waiter = self.loop.create_future()
+            self._sub_waiters[ch] = waiter
+            await self.pubsub.subscribe(ch)
+        if waiter is not None:
+            await asyncio.wait_for(asyncio.shield(waiter), 10)
+
+    async def detach(self, sock):
+        ch = sock.info.bus
+        subs = self.local.get(ch)
+        if subs is None:
+            return
+        subs.discard(sock)
+        if not subs:
+            del self.local[ch]
+            try:
+                await self.pubsub.unsubscribe(ch)
+            except Exception:
+                logger.debug("unsubscribe failed", exc_info=True)
+
+    async def _reader(self):
+        while True:
+            try:
+                msg = await self.pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("redwood bus reader: Redis error; retrying")
+                await asyncio.sleep(0.5)
+                continue
+            if msg is None:
+                continue
+            kind = msg["type"]
+            ch = msg["channel"]
+            ch = ch.decode() if isinstance(ch, bytes) else ch
+            if kind == "message":
+                if ch == self.wake_channel:
+                    self.timer_wake.set()
+                    continue
+                socks = self.local.get(ch)
+                if not socks:
+                    continue
+                recipient, frame = messaging.split_bus_message(msg["data"])
+                for sock in tuple(socks):
+                    if recipient is None or sock.participant_code == recipient:
+                        sock.deliver(frame)
+            elif kind == "subscribe":
+                waiter = self._sub_waiters.pop(ch, None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(True)
+
+    # ---------------- pipeline ----------------
+    def submit_inbound(self, sock, channel, payload):
+        self.stats.inbound += 1
+        self.stats.per_group_in[sock.info.gk] += 1
+        item = Item("in", sock=sock, info=sock.info, channel=channel, payload=payload, t_ms=protocol.now_ms())
+        self.queue.append(item)
+        self.work.set()
+
+    def submit_tick(self, tick):
+        self.queue.append(Item("tick", tick=tick))
+        self.work.set()
+
+    async def call(self, fn, *args):
+        """Run ``fn(*args)`` in order with the pipeline's database work."""
+        fut = self.loop.create_future()
+        self.queue.append(Item("call", fn=fn, args=args, future=fut))
+        self.work.set()
+        return await fut
+
+    async def _worker(self):
+        max_batch = conf.get("MAX_BATCH")
+        while True:
+            if not self.queue:
+                self.work.clear()
+                await self.work.wait()
+                continue
+            n = min(len(self.queue), max_batch)
+            batch = [self.queue.popleft() for _ in range(n)]
+            try:
+                await self._process(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("redwood pipeline: batch of %d failed", len(batch))
+                for item in batch:
+                    if item.kind == "in":
+                        item.reply = protocol.error_frame("server error: message not stored", channel=item.channel)
+                    elif item.kind == "call" and not item.future.done():
+                        item.future.set_exception(RuntimeError("pipeline batch failed"))
+            for item in batch:
+                if item.kind == "in":
+                    if item.reply:
+                        item.sock.deliver(item.reply)
+                    item.sock.processed()
+
+    async def _process(self, batch):
+        self.stats.batches += 1
+        self.stats.batch_items += len(batch)
+        now = protocol.now_ms()
+        # phase 1: group state in Redis, one round trip for the batch
+        pipe = None
+        redis_items = []
+        for item in batch:
+            if item.kind == "in" and item.channel == "decisions" and item.info.fast_decisions:
+                item.value_json = protocol.dumps(item.payload)
+                keys, args = state.decide_args(item.info, item.sock.participant_code, item.value_json, now)
+            elif item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit"):
+                info = _cached_info(item.tick.gk)
+                if info is None:
+                    info = await db_sync(_load_info)(item.tick.gk)
+                item.info = info
+                keys = [info.decisions_key, info.seq_key, info.ratelimit_key]
+                args = [repr(now), "1" if item.tick.kind == "ratelimit" else "0"]
+                script_name = "snapshot"
+                if pipe is None:
+                    pipe = self.redis.pipeline(transaction=False)
+                await state.script(self.redis, script_name)(keys=keys, args=args, client=pipe)
+                redis_items.append(item)
+                continue
+            else:
+                continue
+            if pipe is None:
+                pipe = self.redis.pipeline(transaction=False)
+            await state.script(self.redis, "decide")(keys=keys, args=args, client=pipe)
+            redis_items.append(item)
+        results = {}
+        if pipe is not None:
+            replies = await pipe.execute()
+            for item, res in zip(redis_items, replies):
+                results[id(item)] = state.parse_result(res)
+        for item in batch:
+            if item.kind == "tick":
+                late = now - item.tick.due_ms
+                item.due_late = late
+                self.stats.lateness.append(late)
+                self.stats.fired[item.tick.kind] += 1
+        # phase 2: the database, on the sync thread
+        outbox = await db_sync(self._db_phase)(batch, results, now)
+        # phase 3: publish what was stored
+        lateness = [i for i in batch if i.kind == "tick"]
+        if outbox or lateness:
+            pub = self.redis.pipeline(transaction=False)
+            for ch, message in outbox:
+                pub.publish(ch, message)
+            if lateness:
+                key = redis_conn.key("lateness")
+                pub.lpush(key, *["%s|%s|%.3f" % (i.tick.kind, i.tick.id, i.due_late) for i in lateness])
+                pub.ltrim(key, 0, 199999)
+            await pub.execute()
+            self.stats.published += len(outbox)
+        for item in batch:
+            if item.kind == "call" and not item.future.done():
+                if isinstance(item.reply, BaseException):
+                    item.future.set_exception(item.reply)
+                else:
+                    item.future.set_result(item.reply)
+                item.reply = None
+
+    def _db_phase(self, batch, results, now):
+        """Store the batch; run handlers and timer actions; return the outbox."""
+        from .models import from_epoch_ms
+
+        rows = []
+        row_updates = {}
+        sync_items = []
+        for item in batch:
+            if item.kind == "in" and item.value_json is not None:
+                info = item.info
+                rows.append(Event(
+                    timestamp=from_epoch_ms(item.t_ms), content_type_id=info.ct_id, group_pk=info.pk,
+                    channel="decisions", participant_id=item.sock.participant_id, value=item.payload,
+                ))
+                seq, map_json = results.get(id(item), (None, None))
+                if seq is not None:
+                    self._outbound(rows, row_updates, item, info, seq, map_json, now, subperiod=False)
+            elif item.kind == "tick" and item.info is not None:
+                seq, map_json = results.get(id(item), (None, None))
+                if seq is not None:
+                    self._outbound(rows, row_updates, item, item.info, seq, map_json, now,
+                                   subperiod=item.tick.kind == "subperiod")
+            else:
+                sync_items.append(item)
+        if rows or row_updates:
+            with transaction.atomic():
+                Event.objects.bulk_create(rows, batch_size=100)
+                for (model, pk), fields in row_updates.items():
+                    model.objects.filter(pk=pk).update(**fields)
+        batch_ctx = messaging.Batch()
+        with messaging.batch_context(batch_ctx):
+            for item in sync_items:
+                mark = len(batch_ctx.outbox)
+                try:
+                    self._run_sync_item(item)
+                except Exception as exc:
+                    del batch_ctx.outbox[mark:]
+                    if item.kind == "in":
+                        logger.exception("handler _on_%s_event of %s failed", item.channel, item.info.gk)
+                        item.reply = protocol.error_frame(
+                            "handler failed: %s: %s" % (type(exc).__name__, exc), channel=item.channel
+                        )
+                    elif item.kind == "call":
+                        item.reply = exc
+                    else:
+                        logger.exception("timer %r failed", item.tick)
+                item.frames = batch_ctx.outbox[mark:]
+        # publish in arrival order
+        outbox = []
+        for item in batch:
+            outbox.extend(item.frames)
+        return outbox
+
+    def _outbound(self, rows, row_updates, item, info, seq, map_json, now, subperiod):
+        from .models import from_epoch_ms
+
+        value = json.loads(map_json)
+        rows.append(Event(
+            timestamp=from_epoch_ms(now), content_type_id=info.ct_id, group_pk=info.pk,
+            channel="group_decisions", value=value, seq=seq,
+        ))
+        fields = row_updates.setdefault((info.model, info.pk), {})
+        fields["group_decisions"] = value
+        if subperiod:
+            fields["subperiod_group_decisions"] = value
+        frame = protocol.frame("group_decisions", map_json, seq=seq, ts=now)
+        item.frames = [(info.bus, messaging.bus_message(None, frame))]
+
+    def _run_sync_item(self, item):
+        if item.kind == "in":
+            _dispatch_inbound(item)
+        elif item.kind == "tick":
+            tick = item.tick
+            with transaction.atomic():
+                if tick.kind == "period_end":
+                    timers.run_period_end(tick.gk)
+                elif tick.kind == "emitter":
+                    timers.run_emitter(tick)
+                else:
+                    logger.warning("unknown timer kind %r", tick.kind)
+        elif item.kind == "call":
+            with transaction.atomic():
+                item.reply = item.fn(*item.args)
+
+    # ---------------- scheduler ----------------
+    async def _scheduler(self):
+        claim = self.redis.register_script(timers.CLAIM_LUA)
+        zsets = [timers.zset_key(), timers.zset_key(self.process_id)]
+        poll = float(conf.get("SCHEDULER_POLL"))
+        limit = 1000
+        while True:
+            try:
+                self.timer_wake.clear()
+                now = protocol.now_ms()
+                full = False
+                for z in zsets:
+                    flat = await claim(keys=[z], args=[repr(now), limit, timers.hash_prefix(), timers.group_set_prefix()])
+                    ticks = timers.parse_claim(flat)
+                    for t in ticks:
+                        self.submit_tick(t)
+                    full = full or len(ticks) >= limit
+                if full:
+                    continue
+                delay = poll
+                for z in zsets:
+                    head = await self.redis.zrange(z, 0, 0, withscores=True)
+                    if head:
+                        delay = min(delay, max(0.0, (head[0][1] - protocol.now_ms()) / 1000.0))
+                if delay > 0:
+                    try:
+                        await asyncio.wait_for(self.timer_wake.wait(), delay)
+                    except asyncio.TimeoutError:
+                        pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("redwood scheduler: error; retrying")
+                await asyncio.sleep(0.5)
+
+    # ---------------- heartbeat and monitor ----------------
+    async def _beat(self):
+        ttl = max(1, int(conf.get("PROCESS_TIMEOUT")))
+        await self.redis.set(lifecycle.process_alive_key(self.process_id), str(time.time()), ex=ttl)
+
+    async def _heartbeat(self):
+        interval = max(0.2, min(float(conf.get("PROCESS_TIMEOUT")) / 3.0, float(conf.get("MONITOR_INTERVAL"))))
+        last_in = collections.Counter()
+        last_t = time.monotonic()
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._beat()
+                now_t = time.monotonic()
+                await self._report(last_in, now_t - last_t)
+                last_in = collections.Counter(self.stats.per_group_in)
+                last_t = now_t
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("redwood heartbeat failed")
+
+    async def _report(self, last_in, elapsed):
+        by_session = collections.defaultdict(dict)
+        for ch, socks in list(self.local.items()):
+            if not socks:
+                continue
+            info = next(iter(socks)).info
+            rate = (self.stats.per_group_in[info.gk] - last_in.get(info.gk, 0)) / max(elapsed, 1e-6)
+            by_session[info.session_code][info.gk] = {
+                "app": info.app_name,
+                "group": info.pk,
+                "connected": sorted({s.participant_code for s in socks}),
+                "rtt_ms": {s.participant_code: s.rtt_ms for s in socks if s.rtt_ms is not None},
+                "in_per_s": round(rate, 2),
+            }
+        if not by_session:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for session_code, groups_ in by_session.items():
+            payload = protocol.dumps({"process": self.process_id, "ts": protocol.now_ms(), "groups": groups_})
+            pipe.publish(redis_conn.key("mon", session_code), payload)
+        await pipe.execute()
+
+
+def _cached_info(gk):
+    from . import groups
+
+    app, pk = gk.rsplit(":", 1)
+    return groups.cached(app, pk)
+
+
+def _load_info(gk):
+    from . import groups
+
+    return groups.info_for(groups.load_by_key(gk))
+
+
+def _dispatch_inbound(item):
+    """Store a client's message, then hand it to ``_on_<channel>_event``."""
+    from otree.models import Participant
+
+    from . import groups
+    from .models import from_epoch_ms
+
+    info = item.info
+    event = Event(
+        timestamp=from_epoch_ms(item.t_ms), content_type_id=info.ct_id, group_pk=info.pk,
+        channel=item.channel, participant_id=item.sock.participant_id, value=item.payload,
+    )
+    event.save()
+    if item.channel not in info.handlers:
+        return
+    group = groups.load_by_key(info.gk)
+    lifecycle.refresh_live_state(group)
+    participant = Participant.objects.get(pk=item.sock.participant_id)
+    Event.participant.field.set_cached_value(event, participant)
+    with transaction.atomic():
+        getattr(group, "_on_%s_event" % item.channel)(event)
+
+
+def _clear_dead_connections():
+    """Remove Connection rows left by server processes that died."""
+    from .models import Connection
+
+    r = redis_conn.get_sync()
+    procs = set(Connection.objects.values_list("process", flat=True).distinct())
+    if not procs:
+        return 0
+    procs = sorted(procs)
+    alive = r.mget([lifecycle.process_alive_key(p) for p in procs])
+    dead = [p for p, a in zip(procs, alive) if not a]
+    if not dead:
+        return 0
+    n, _ = Connection.objects.filter(process__in=dead).delete()
+    return n

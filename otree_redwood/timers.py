@@ -1,0 +1,258 @@
+"""Timers that live in Redis: period ends, sub-periods, rate limits, emitters.
+
+A timer is a member of the sorted set ``rw:timers`` scored by its due time
+(ms since the epoch) plus a hash ``rw:timer:<id>`` that says what it does.  A
+periodic timer fires ``n`` times: tick ``k`` is due at ``first + k*interval``
+(no drift accumulates).  Every scheduler claims due timers with one Lua script
+that removes each tick from the set (and puts the next tick back) atomically,
+so each tick fires exactly once whatever the number of processes, and a tick
+that came due while no process ran fires as soon as one is back: late, never
+lost, never twice.
+
+The scheduler runs inside each server process (see runtime.Runtime) or alone
+through ``otree redwood_scheduler``.
+"""
+import itertools
+import json
+import logging
+import os
+import threading
+import uuid
+
+from . import protocol, redis_conn
+
+logger = logging.getLogger(__name__)
+
+CLAIM_LUA = r"""
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for i = 1, #ids, 2 do
+  local id = ids[i]
+  local score = ids[i + 1]
+  local hk = ARGV[3] .. id
+  local h = redis.call('HMGET', hk, 'kind', 'group', 'k', 'n', 'first', 'interval', 'data')
+  redis.call('ZREM', KEYS[1], id)
+  if h[1] then
+    local k = tonumber(h[3]) or 0
+    local n = tonumber(h[4]) or 1
+    if k + 1 < n then
+      redis.call('HSET', hk, 'k', k + 1)
+      redis.call('ZADD', KEYS[1], tonumber(h[5]) + (k + 1) * tonumber(h[6]), id)
+    else
+      redis.call('DEL', hk)
+      if h[2] then redis.call('SREM', ARGV[4] .. h[2], id) end
+    end
+    table.insert(out, id)
+    table.insert(out, h[1])
+    table.insert(out, h[2] or '')
+    table.insert(out, tostring(k))
+    table.insert(out, tostring(n))
+    table.insert(out, score)
+    table.insert(out, h[7] or '')
+  end
+end
+return out
+"""
+
+# KEYS: zset, group set ; ARGV: timer hash prefix
+CANCEL_GROUP_LUA = r"""
+local ids = redis.call('SMEMBERS', KEYS[2])
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('DEL', ARGV[1] .. id)
+end
+redis.call('DEL', KEYS[2])
+return #ids
+"""
+
+# process-local callbacks (plain functions that cannot be named in Redis)
+_local_callbacks = {}
+_local_counter = itertools.count(1)
+_process_token = "%s-%s" % (os.getpid(), uuid.uuid4().hex[:8])
+
+
+def process_token():
+    return _process_token
+
+
+def zset_key(owner=None):
+    return redis_conn.key("timers", "p", owner) if owner else redis_conn.key("timers")
+
+
+def hash_prefix():
+    return redis_conn.key("timer") + ":"
+
+
+def group_set_prefix():
+    return redis_conn.key("gtimers") + ":"
+
+
+class Tick:
+    """One claimed firing of a timer."""
+
+    __slots__ = ("id", "kind", "gk", "k", "n", "due_ms", "data")
+
+    def __init__(self, id, kind, gk, k, n, due_ms, data):
+        self.id, self.kind, self.gk = id, kind, gk
+        self.k, self.n, self.due_ms, self.data = k, n, due_ms, data
+
+    def __repr__(self):
+        return "Tick(%s %s k=%s/%s)" % (self.kind, self.gk, self.k, self.n)
+
+
+def parse_claim(flat):
+    ticks = []
+    s = lambda b: b.decode("utf-8") if isinstance(b, bytes) else b  # noqa: E731
+    for i in range(0, len(flat), 7):
+        data = s(flat[i + 6])
+        ticks.append(
+            Tick(
+                s(flat[i]), s(flat[i + 1]), s(flat[i + 2]), int(s(flat[i + 3])),
+                int(s(flat[i + 4])), float(s(flat[i + 5])), json.loads(data) if data else None,
+            )
+        )
+    return ticks
+
+
+def schedule_sync(timer_id, kind, gk, first_ms, interval_ms=0.0, n=1, data=None, owner=None):
+    """Add (or replace) a timer; ``n`` ticks, the first at ``first_ms``."""
+    r = redis_conn.get_sync()
+    hk = hash_prefix() + timer_id
+    pipe = r.pipeline(transaction=True)
+    pipe.delete(hk)
+    pipe.hset(
+        hk,
+        mapping={
+            "kind": kind, "group": gk, "k": 0, "n": int(n),
+            "first": repr(float(first_ms)), "interval": repr(float(interval_ms)),
+            "data": json.dumps(data) if data is not None else "",
+        },
+    )
+    pipe.zadd(zset_key(owner), {timer_id: float(first_ms)})
+    if gk:
+        pipe.sadd(group_set_prefix() + gk, timer_id)
+    pipe.execute()
+    wake_schedulers()
+    return timer_id
+
+
+def cancel_sync(timer_id, gk=None, owner=None):
+    r = redis_conn.get_sync()
+    pipe = r.pipeline(transaction=True)
+    pipe.zrem(zset_key(owner), timer_id)
+    pipe.delete(hash_prefix() + timer_id)
+    if gk:
+        pipe.srem(group_set_prefix() + gk, timer_id)
+    pipe.execute()
+
+
+def cancel_group_sync(gk):
+    """Cancel every timer of a group (at period end)."""
+    r = redis_conn.get_sync()
+    n = r.eval(CANCEL_GROUP_LUA, 2, zset_key(), group_set_prefix() + gk, hash_prefix())
+    n2 = r.eval(CANCEL_GROUP_LUA, 2, zset_key(_process_token), group_set_prefix() + gk + ":local", hash_prefix())
+    # a rate-limit flush was cancelled with the rest: forget that it is pending
+    r.hset(redis_conn.key("rl", gk), "pending", 0)
+    return int(n) + int(n2)
+
+
+def pending_for_group_sync(gk):
+    r = redis_conn.get_sync()
+    return sorted(m.decode() for m in r.smembers(group_set_prefix() + gk))
+
+
+def wake_schedulers():
+    """Tell the schedulers that a timer was added (this process and others)."""
+    from . import runtime
+
+    runtime.wake_local_schedulers()
+    try:
+        redis_conn.get_sync().publish(redis_conn.key("wake"), "1")
+    except Exception:  # a missing wake-up only delays a timer by SCHEDULER_POLL
+        logger.debug("could not publish scheduler wake-up", exc_info=True)
+
+
+# ---- what the Group code schedules ----
+
+def schedule_period_end(info, t0_ms):
+    if info.period_length:
+        schedule_sync("pe:" + info.gk, "period_end", info.gk, t0_ms + float(info.period_length) * 1000.0)
+
+
+def start_subperiods(group):
+    """Schedule sub-period ends 1..n-1; sub-period n ends with the period."""
+    from . import groups
+
+    n = group.num_subperiods()
+    length = group.period_length()
+    if not n or not length:
+        return
+    info = groups.info_for(group)
+    t0 = getattr(group, "_redwood_t0", None) or protocol.now_ms()
+    interval = float(length) * 1000.0 / int(n)
+    if int(n) > 1:
+        schedule_sync("sp:" + info.gk, "subperiod", info.gk, t0 + interval, interval, int(n) - 1)
+
+
+def schedule_emitter(group, interval_s, period_length_s, callback, start_immediate=False, name=None):
+    """Persist a DiscreteEventEmitter; return its timer id."""
+    from . import groups
+
+    info = groups.info_for(group)
+    interval_ms = float(interval_s) * 1000.0
+    intervals = float(period_length_s) / float(interval_s)
+    count = int(intervals) if float(intervals).is_integer() else int(intervals) + 1
+    if count <= 0:
+        return None
+    t0 = protocol.now_ms()
+    first = t0 if start_immediate else t0 + interval_ms
+    method = None
+    if getattr(callback, "__self__", None) is not None and hasattr(callback, "__func__"):
+        owner_obj = callback.__self__
+        if getattr(owner_obj, "pk", None) == group.pk and type(owner_obj) is type(group):
+            method = callback.__func__.__name__
+    timer_id = "em:%s:%s" % (info.gk, name or uuid.uuid4().hex[:12])
+    data = {"intervals": intervals}
+    if method:
+        data["method"] = method
+        schedule_sync(timer_id, "emitter", info.gk, first, interval_ms, count, data)
+    else:
+        # a plain function cannot be named in Redis: only this process runs it
+        ref = "cb%d" % next(_local_counter)
+        _local_callbacks[ref] = callback
+        data["ref"] = ref
+        schedule_sync(timer_id, "emitter", info.gk + ":local", first, interval_ms, count, data, owner=_process_token)
+    return timer_id
+
+
+def local_callback(ref):
+    return _local_callbacks.get(ref)
+
+
+# ---- synchronous actions of fired timers (run in the pipeline's DB thread) ----
+
+def run_period_end(gk):
+    from . import groups, lifecycle
+
+    group = groups.load_by_key(gk)
+    lifecycle.end_period(group)
+
+
+def run_emitter(tick):
+    from . import groups, lifecycle
+
+    gk = tick.gk[:-len(":local")] if tick.gk.endswith(":local") else tick.gk
+    data = tick.data or {}
+    if "ref" in data:
+        callback = _local_callbacks.get(data["ref"])
+        if callback is None:
+            logger.warning("emitter %s: callback not in this process", tick.id)
+            return
+        callback(tick.k, data["intervals"])
+        if tick.k + 1 >= tick.n:
+            _local_callbacks.pop(data["ref"], None)
+        return
+    group = groups.load_by_key(gk)
+    lifecycle.refresh_live_state(group)
+    getattr(group, data["method"])(tick.k, data["intervals"])
+

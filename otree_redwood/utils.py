@@ -1,0 +1,42 @@
+"""Helpers kept from otree-redwood 0.9.x."""
+from . import timers
+
+
+class DiscreteEventEmitter:
+    """Calls ``callback(current_interval, intervals)`` every ``interval`` seconds.
+
+    ``intervals`` is ``period_length / interval``; ``current_interval`` counts
+    from 0.  The first call comes ``interval`` seconds after :meth:`start`, or
+    at once with ``start_immediate=True``.  Unlike 0.9.x, the ticks live in
+    Redis (timers.py): any number of emitters per group, each tick fired once
+    even with several server processes or after a restart, and each call made
+    on a freshly loaded group.  ``callback`` should be a method of the group
+    (``self.tick``); a plain function works too, but only in the process that
+    created the emitter.  All emitters of a group stop at its period end.
+    """
+
+    def __init__(self, interval, period_length, group, callback, start_immediate=False):
+        self.interval = float(interval)
+        self.period_length = float(period_length)
+        self.group = group
+        self.callback = callback
+        self.start_immediate = start_immediate
+        self.intervals = self.period_length / self.interval
+        self.timer_id = None
+        if start_immediate:
+            self.start()
+
+    def start(self):
+        """Schedule the ticks (once; a second call does nothing)."""
+        if self.timer_id is None:
+            self.timer_id = timers.schedule_emitter(
+                self.group, self.interval, self.period_length, self.callback, self.start_immediate
+            )
+        return self.timer_id
+
+    def stop(self):
+        """Cancel the remaining ticks."""
+        if self.timer_id is not None:
+            owner = timers.process_token() if ":local" in self.timer_id else None
+            gk = self.timer_id.split(":", 1)[1].rsplit(":", 1)[0]
+            timers.cancel_sync(self.timer_id, gk=gk, owner=owner)
