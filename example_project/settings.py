@@ -10,6 +10,7 @@ SESSION_CONFIGS = [
         num_demo_participants=2,
         app_sequence=["decision_demo"],
         period_length=60,
+        group_size=2,
     ),
     dict(
         name="benchmark",
@@ -17,6 +18,7 @@ SESSION_CONFIGS = [
         num_demo_participants=2,
         app_sequence=["decision_demo"],
         period_length=0,
+        group_size=2,
     ),
 ]
 

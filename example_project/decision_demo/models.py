@@ -8,13 +8,18 @@ doc = "A minimal continuous-time game: each player moves a slider; the group see
 
 class Constants(BaseConstants):
     name_in_url = "decision_demo"
-    players_per_group = 2
+    players_per_group = None
     num_rounds = 1
     default_period_length = 60
 
 
 class Subsession(BaseSubsession):
-    pass
+    def creating_session(self):
+        # session config "group_size" regroups the players (benchmarks, tests)
+        size = self.session.config.get("group_size")
+        if size:
+            players = self.get_players()
+            self.set_group_matrix([players[i:i + size] for i in range(0, len(players), size)])
 
 
 class Group(DecisionGroup):

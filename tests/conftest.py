@@ -1,0 +1,124 @@
+"""Fixtures: a real Redis, the example project's Django, sessions, servers."""
+import asyncio
+import os
+import tempfile
+
+import pytest
+
+from tests import harness
+
+_state = {}
+
+
+def pytest_configure(config):
+    # Redis and the database exist before Django is configured: the server
+    # processes of end-to-end tests share both with the test process.
+    redis_server = harness.RedisServer()
+    _state["redis"] = redis_server
+    tmp = tempfile.mkdtemp(prefix="redwood-tests-")
+    _state["tmp"] = tmp
+    db_path = os.path.join(tmp, "db.sqlite3")
+    _state["db"] = db_path
+    os.environ["REDWOOD_REDIS_URL"] = redis_server.url(0)
+    harness.configure_django(db_path)
+
+
+def pytest_unconfigure(config):
+    redis_server = _state.pop("redis", None)
+    if redis_server:
+        redis_server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    return _state["redis"]
+
+
+@pytest.fixture(scope="session")
+def db_path():
+    return _state["db"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _db(django_db_blocker):
+    # One real SQLite file, created the way ``otree resetdb`` does (syncdb, no
+    # migrations).  Tests make their own sessions (unique codes) instead of
+    # flushing tables: server processes that share the file keep their data.
+    from django.core.management import call_command
+
+    django_db_blocker.unblock()
+    call_command("migrate", run_syncdb=True, verbosity=0)
+    yield
+    django_db_blocker.restore()
+
+
+@pytest.fixture
+def redis_db(redis_server):
+    """The in-process tests' Redis database, empty at the start of the test."""
+    import redis
+
+    from otree_redwood import redis_conn
+
+    client = redis.Redis.from_url(redis_server.url(0))
+    client.flushdb()
+    redis_conn.reset()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def make_session(redis_db):
+    """make_session(config, n, **config_fields) -> (session, [(group_pk, [codes])])."""
+
+    def make(config_name="decision_demo", num_participants=2, app_name=None, **fields):
+        session = harness.create_session(config_name, num_participants, **fields)
+        app = app_name or session.config["app_sequence"][0]
+        return session, harness.group_members(session, app)
+
+    return make
+
+
+@pytest.fixture
+async def ws(redis_db):
+    """Factory of connected WebsocketCommunicators on oTree's ASGI app."""
+    from tests.wsclient import Client
+
+    clients = []
+
+    async def connect(app_name, group_pk, code, token=True, seq=None, expect_open=True):
+        client = Client(harness.socket_path(app_name, group_pk, code, token=token, seq=seq))
+        clients.append(client)
+        await client.connect(expect_open=expect_open)
+        return client
+
+    yield connect
+    for c in clients:
+        await c.close()
+    from otree_redwood import runtime
+
+    rt = runtime._runtimes.get(asyncio.get_event_loop())
+    if rt is not None:
+        await rt.stop()
+
+
+@pytest.fixture(scope="session")
+def static_files():
+    harness.collectstatic()
+
+
+@pytest.fixture
+def server(db_path, redis_server, static_files):
+    """A running ``otree prodserver`` on the shared database and Redis db 1."""
+    import redis
+
+    redis.Redis.from_url(redis_server.url(1)).flushdb()
+    procs = []
+
+    def start(**kw):
+        proc = harness.ServerProcess(db_path, redis_server.url(1), **kw).start()
+        procs.append(proc)
+        return proc
+
+    yield start
+    for p in procs:
+        p.kill()
