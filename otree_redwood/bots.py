@@ -1,0 +1,724 @@
+"""Headless real-time bots: play a redwood page over its WebSocket.
+
+oTree's bots (``otree test``) drive pages with Django's test client: they
+load a page and post its form, and they run no JavaScript.  A redwood page
+does its work over a WebSocket while it is open, so an oTree bot alone
+cannot play it.  This module speaks the redwood protocol from Python: it
+connects one socket per member of a group, lets each member follow a
+*strategy* while the period runs, records everything each member receives,
+and returns when the server has ended the period.
+
+Writing a bot for your own app
+==============================
+
+In the app's ``tests.py``, call :func:`play_realtime` from ``play_round``
+before submitting the real-time page::
+
+    from otree.api import Bot, expect
+    from otree_redwood.bots import play_realtime, after_period
+
+    from . import pages
+
+
+    def strategy(state):
+        # called a few times a second for each member while the period runs;
+        # return a decision to send it on the ``decisions`` channel, or None
+        if state.other_decision is not None:
+            return state.other_decision          # copy the other player
+        return state.rng.choice([0, 1])
+
+
+    class PlayerBot(Bot):
+        def play_round(self):
+            me = play_realtime(self, strategy, rate=4)
+            expect(me.ended, True)               # the server ended the period
+            yield after_period(pages.Decide)     # submit the real-time page
+            expect(self.player.payoff, '>=', 0)  # whatever your app computes
+            yield pages.Results
+
+How it runs
+-----------
+
+* The **first** bot of a group that reaches the real-time page plays the
+  period for the **whole group**: oTree runs its bots one after the other in
+  one thread, so a bot cannot wait on the page for the others.  Every member
+  gets its own socket and its own :class:`BotState`; the other members' bots
+  find the period already played and get their own :class:`BotState` back at
+  once.  All members follow the same ``strategy`` function; it can tell them
+  apart by ``state.id_in_group``, ``state.role`` and ``state.info``
+  (``play_realtime(..., player_info=lambda player: {...})`` puts per-player
+  data there, read from the database before the period starts).
+* A strategy is ``strategy(state) -> decision or None``, called every
+  ``1/rate`` seconds for each member from the period's start to its end.
+  A returned value other than None is sent on ``decisions``; anything else
+  goes through ``state.send(channel, payload)`` (custom channels, e.g. a
+  ``bid`` that the group's ``_on_bid_event`` receives).  ``state.rng`` is a
+  ``random.Random`` per member (seeded from ``seed`` when given).
+* After the period, a member's :class:`BotState` holds what the member's
+  page would have seen: ``messages`` (every frame received), ``on(channel)``,
+  ``last(channel)``, ``history`` (``group_decisions`` maps with the server's
+  timestamps), ``start_ts``/``end_ts`` (server clock, ms), ``errors``.  Use
+  them in ``expect(...)`` checks against what your app stored.
+* The real-time page has no submit button (``<redwood-period>`` submits it in
+  the browser), so submit it with ``yield after_period(pages.Decide)``
+  (a ``Submission`` with ``check_html=False``).
+
+Where the sockets go
+--------------------
+
+By default (``server=None``) the sockets connect **in-process** to oTree's
+ASGI application, on an event loop in a helper thread, with the database and
+Redis of the running process: that is what ``otree test`` needs, no server
+runs.  Under ``otree test`` (a private test database) the bots use their own
+Redis key prefix, so that they never touch the live state or the timers of
+a server that shares the same Redis (the keys are deleted at exit).
+With ``server="http://127.0.0.1:8000"`` (or ``ws://...``) the sockets go to
+a running server instead (benchmarks, load tests); the tokens are signed
+with this process's ``SECRET_KEY``, which must be the server's.
+
+Keep the period short in bot runs: the example apps read the session
+config field ``bot_period_length`` (see :func:`is_bot_session`) instead of
+``period_length`` when the session's participants are bots.
+
+Running them
+------------
+
+From the project folder, with the venv's ``bin`` on ``PATH``::
+
+    otree test continuous_pd
+
+Redis is needed as for the server: the embedded one starts by itself, or
+``export REDWOOD_REDIS_URL=redis://127.0.0.1:6379/0``.
+
+Without oTree's bot runner (tests, benchmarks), :func:`play_group` (sync) and
+:func:`aplay_group` (async) play one group, :func:`aplay_groups` several at
+once::
+
+    play = play_group("continuous_pd", group_pk, codes, strategy, rate=10)
+    play.members[codes[0]].history
+"""
+import asyncio
+import atexit
+import json
+import logging
+import random
+import threading
+import time
+import uuid
+
+logger = logging.getLogger(__name__)
+
+#: Strategy calls per second and member, unless told otherwise.
+DEFAULT_RATE = 4.0
+#: Seconds allowed, beyond the period length, for connecting and for the
+#: server to end the period before a play is given up.
+DEFAULT_SLACK = 20.0
+#: Seconds to wait for the period to start once every member is connected.
+DEFAULT_START_TIMEOUT = 15.0
+
+
+class BotError(AssertionError):
+    """A real-time play went wrong (timeout, refused socket, closed socket)."""
+
+
+# ---------------------------------------------------------------- data
+
+
+class Member:
+    """One member of the group a bot plays for."""
+
+    __slots__ = ("code", "id_in_group", "role", "info")
+
+    def __init__(self, code, id_in_group=None, role="", info=None):
+        self.code = code
+        self.id_in_group = id_in_group
+        self.role = role or ""
+        self.info = dict(info or {})
+
+    def __repr__(self):
+        return "Member(%s, id_in_group=%s)" % (self.code, self.id_in_group)
+
+
+class BotState:
+    """What one member's page knows, as seen by a strategy and by checks.
+
+    Attributes: ``code``, ``id_in_group``, ``role``, ``info`` (per-player data
+    from ``player_info``), ``app_name``, ``group_pk``, ``rng``,
+    ``memory`` (a dict the strategy may keep things in), ``messages`` (every
+    frame received, as dicts, duplicates removed), ``new_messages`` (frames
+    since the strategy's previous call), ``group_decisions`` (latest map),
+    ``history`` (``[(ts_ms, map), ...]`` of the ``group_decisions`` frames),
+    ``start_ts`` / ``end_ts`` (server time of ``period_start`` /
+    ``period_end`` in ms, or None), ``sent`` (``[(channel, payload), ...]``),
+    ``closed_code`` (close code if the server closed the socket).
+    """
+
+    def __init__(self, member, app_name, group_pk, rng):
+        self.member = member
+        self.code = member.code
+        self.id_in_group = member.id_in_group
+        self.role = member.role
+        self.info = member.info
+        self.app_name = app_name
+        self.group_pk = group_pk
+        self.rng = rng
+        self.memory = {}
+        self.messages = []
+        self.new_messages = []
+        self.group_decisions = {}
+        self.history = []
+        self.start_ts = None
+        self.end_ts = None
+        self.sent = []
+        self.closed_code = None
+        self.calls = 0
+        self._outbox = []
+        self._seen = set()
+        self._t_start = None
+        self._started = None  # asyncio.Event, made on the play's loop
+        self._ended = None
+
+    # --- what a strategy reads ---
+    @property
+    def started(self):
+        return self.start_ts is not None
+
+    @property
+    def ended(self):
+        return self.end_ts is not None
+
+    @property
+    def elapsed(self):
+        """Seconds since this member saw ``period_start`` (0 before)."""
+        return 0.0 if self._t_start is None else time.monotonic() - self._t_start
+
+    @property
+    def my_decision(self):
+        """This member's decision in the latest ``group_decisions`` map."""
+        return self.group_decisions.get(self.code)
+
+    @property
+    def other_decisions(self):
+        """``{code: decision}`` of the other members (latest map)."""
+        return {c: d for c, d in self.group_decisions.items() if c != self.code}
+
+    @property
+    def other_decision(self):
+        """The other member's decision when there is exactly one other, else None."""
+        others = self.other_decisions
+        if len(others) == 1:
+            return next(iter(others.values()))
+        return None
+
+    @property
+    def others_mean(self):
+        """Mean of the other members' numeric decisions, or None."""
+        values = [v for v in self.other_decisions.values()
+                  if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        return sum(values) / len(values) if values else None
+
+    def on(self, channel):
+        """Payloads of every frame received on ``channel``, oldest first."""
+        return [m.get("payload") for m in self.messages if m.get("channel") == channel]
+
+    def last(self, channel, default=None):
+        """Payload of the latest frame on ``channel``."""
+        for m in reversed(self.messages):
+            if m.get("channel") == channel:
+                return m.get("payload")
+        return default
+
+    @property
+    def errors(self):
+        """Payloads of the ``error`` frames this member received."""
+        return self.on("error")
+
+    # --- what a strategy does ---
+    def send(self, channel, payload=None):
+        """Queue a message; it is sent when the strategy call returns."""
+        self._outbox.append((channel, payload))
+
+    def decide(self, value):
+        """Queue a decision (the same as returning it from the strategy)."""
+        self.send("decisions", value)
+
+    # --- the reader's bookkeeping ---
+    def _receive(self, msg):
+        channel = msg.get("channel")
+        seq = msg.get("seq")
+        if seq is not None:
+            # a frame may come both live and in the replay of a (re)connect
+            key = (channel, seq, json.dumps(msg.get("payload"), sort_keys=True))
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        self.messages.append(msg)
+        self.new_messages.append(msg)
+        if channel == "state":
+            if msg.get("payload") == "period_start" and self.start_ts is None:
+                self.start_ts = msg.get("ts")
+                self._t_start = time.monotonic()
+                self._started.set()
+            elif msg.get("payload") == "period_end" and self.end_ts is None:
+                if self.start_ts is None:  # opened after the end: replayed state
+                    self._started.set()
+                self.end_ts = msg.get("ts")
+                self._ended.set()
+        elif channel == "group_decisions" and isinstance(msg.get("payload"), dict):
+            self.group_decisions = msg["payload"]
+            self.history.append((msg.get("ts"), msg["payload"]))
+
+    def __repr__(self):
+        return "BotState(%s, id_in_group=%s, %d messages)" % (self.code, self.id_in_group, len(self.messages))
+
+
+class GroupPlay:
+    """The outcome of one group's play: a :class:`BotState` per member."""
+
+    def __init__(self, app_name, group_pk, states):
+        self.app_name = app_name
+        self.group_pk = group_pk
+        self.members = {s.code: s for s in states}
+        self._claimed = set()
+
+    def by_id(self, id_in_group):
+        for s in self.members.values():
+            if s.id_in_group == id_in_group:
+                return s
+        raise KeyError(id_in_group)
+
+    @property
+    def start_ts(self):
+        return min((s.start_ts for s in self.members.values() if s.start_ts is not None), default=None)
+
+    @property
+    def end_ts(self):
+        return max((s.end_ts for s in self.members.values() if s.end_ts is not None), default=None)
+
+    @property
+    def ended(self):
+        return all(s.ended for s in self.members.values())
+
+    def __repr__(self):
+        return "GroupPlay(%s:%s, %d members)" % (self.app_name, self.group_pk, len(self.members))
+
+
+# ---------------------------------------------------------------- transports
+
+
+def socket_path(app_name, group_pk, code):
+    """The URL path (with the signed token) of one member's socket."""
+    from .groups import socket_token
+
+    return "/redwood/app-name/%s/group/%s/participant/%s/?token=%s" % (
+        app_name, group_pk, code, socket_token(code, app_name, group_pk)
+    )
+
+
+class _InProcessSocket:
+    """A socket on oTree's ASGI application in this process (no server)."""
+
+    def __init__(self, path):
+        from channels.testing import WebsocketCommunicator
+        from otree.channels.routing import application
+
+        self.comm = WebsocketCommunicator(application, path)
+        self.closed_code = None
+
+    async def open(self, timeout):
+        connected, code = await self.comm.connect(timeout=timeout)
+        if not connected:
+            raise BotError("socket refused (close code %s)" % code)
+
+    async def send(self, text):
+        await self.comm.send_to(text_data=text)
+
+    async def recv(self):
+        """The next text frame, or None once the socket is closed."""
+        # Read the queue directly: WebsocketCommunicator.receive_output()
+        # cancels the application when its timeout expires.
+        out = await self.comm.output_queue.get()
+        if out["type"] == "websocket.close":
+            self.closed_code = out.get("code")
+            return None
+        return out.get("text")
+
+    async def close(self):
+        try:
+            await self.comm.disconnect(timeout=5)
+        except Exception:
+            logger.debug("in-process socket close failed", exc_info=True)
+
+
+class _NetworkSocket:
+    """A socket to a running server (``ws://host:port``)."""
+
+    def __init__(self, url):
+        self.url = url
+        self.ws = None
+        self.closed_code = None
+
+    async def open(self, timeout):
+        import websockets
+
+        try:
+            self.ws = await websockets.connect(self.url, open_timeout=timeout, max_size=None)
+        except Exception as exc:
+            raise BotError("cannot connect to %s: %s" % (self.url, exc)) from exc
+
+    async def send(self, text):
+        await self.ws.send(text)
+
+    async def recv(self):
+        import websockets
+
+        try:
+            return await self.ws.recv()
+        except websockets.ConnectionClosed as exc:
+            self.closed_code = getattr(exc, "code", None) or getattr(getattr(exc, "rcvd", None), "code", None)
+            return None
+
+    async def close(self):
+        if self.ws is not None:
+            try:
+                await self.ws.close()
+            except Exception:
+                logger.debug("socket close failed", exc_info=True)
+
+
+def _ws_base(server):
+    base = server.rstrip("/")
+    if base.startswith("http://"):
+        return "ws://" + base[len("http://"):]
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://"):]
+    return base
+
+
+def _make_socket(server, path):
+    if server is None:
+        return _InProcessSocket(path)
+    return _NetworkSocket(_ws_base(server) + path)
+
+
+# ---------------------------------------------------------------- playing
+
+
+def _as_member(m):
+    if isinstance(m, Member):
+        return m
+    if isinstance(m, str):
+        return Member(m)
+    if isinstance(m, dict):
+        return Member(m["code"], m.get("id_in_group"), m.get("role", ""), m.get("info"))
+    raise TypeError("a member is a Member, a participant code or a dict")
+
+
+def _encode(channel, payload):
+    return json.dumps({"channel": channel, "payload": payload})
+
+
+async def _reader(sock, state):
+    while True:
+        text = await sock.recv()
+        if text is None:
+            state.closed_code = sock.closed_code
+            # a closed socket never ends the period: wake whoever waits
+            state._started.set()
+            state._ended.set()
+            return
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            logger.warning("bot %s: frame is not JSON: %r", state.code, text[:200])
+            continue
+        if isinstance(msg, dict):
+            state._receive(msg)
+
+
+async def _actor(sock, state, strategy, interval, stop_at):
+    """Call the strategy every ``interval`` seconds while the period runs."""
+    await state._started.wait()
+    if strategy is None or state.ended:
+        return
+    loop = asyncio.get_event_loop()
+    # members start at random phases so that they do not act in lockstep
+    await asyncio.sleep(state.rng.uniform(0, interval))
+    while not state.ended and (stop_at is None or loop.time() < stop_at):
+        decision = strategy(state)
+        state.calls += 1
+        state.new_messages = []
+        if decision is not None:
+            state._outbox.append(("decisions", decision))
+        outbox, state._outbox = state._outbox, []
+        for channel, payload in outbox:
+            state.sent.append((channel, payload))
+            await sock.send(_encode(channel, payload))
+        await asyncio.sleep(interval)
+
+
+async def aplay_group(app_name, group_pk, members, strategy=None, *, rate=DEFAULT_RATE, server=None,
+                      duration=None, period_length=None, timeout=None, seed=None, connect_timeout=10.0):
+    """Play one group's period on the running event loop; return a :class:`GroupPlay`.
+
+    ``members``: participant codes, :class:`Member` objects or dicts (code,
+    id_in_group, role, info).  ``strategy(state)`` is called ``rate`` times a
+    second for each member once the period has started.  The play ends when
+    every member has received ``period_end``, or after ``duration`` seconds
+    of play when given (groups without a period end).  ``timeout``: seconds
+    before :class:`BotError` (default: period length or duration, plus
+    ``DEFAULT_SLACK``).  ``server``: None for in-process sockets, else the
+    server's base URL.
+    """
+    from . import runtime
+
+    members = [_as_member(m) for m in members]
+    if not members:
+        raise ValueError("no members to play for")
+    loop = asyncio.get_event_loop()
+    own_runtime = False
+    if server is None:
+        # in-process sockets run the real-time engine on this loop; stop it
+        # afterwards only if this call started it
+        own_runtime = not runtime.get_runtime().started
+        await runtime.ensure_started()
+    if timeout is None:
+        base = duration if duration is not None else (period_length or 60.0)
+        timeout = float(base) + DEFAULT_SLACK
+    interval = 1.0 / float(rate) if rate else 1.0
+    states, socks, tasks = [], [], []
+    try:
+        for m in members:
+            rng = random.Random("%s:%s" % (seed, m.code)) if seed is not None else random.Random()
+            state = BotState(m, app_name, group_pk, rng)
+            state._started = asyncio.Event()
+            state._ended = asyncio.Event()
+            states.append(state)
+            socks.append(_make_socket(server, socket_path(app_name, group_pk, m.code)))
+        await asyncio.gather(*(s.open(connect_timeout) for s in socks))
+        for sock, state in zip(socks, states):
+            tasks.append(loop.create_task(_reader(sock, state)))
+        deadline = loop.time() + timeout
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(s._started.wait() for s in states)),
+                min(timeout, DEFAULT_START_TIMEOUT + connect_timeout),
+            )
+        except asyncio.TimeoutError:
+            raise BotError(_diagnose("the period did not start", states)) from None
+        stop_at = loop.time() + float(duration) if duration is not None else None
+        actors = [loop.create_task(_actor(sock, state, strategy, interval, stop_at))
+                  for sock, state in zip(socks, states)]
+        tasks.extend(actors)
+        if duration is not None:
+            waiters = [loop.create_task(asyncio.sleep(float(duration)))]
+        else:
+            waiters = [loop.create_task(s._ended.wait()) for s in states]
+        pending = set(waiters) | set(actors)
+        while True:
+            done, pending = await asyncio.wait(
+                pending, timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED
+            )
+            for t in done:
+                if t in actors and t.exception() is not None:
+                    raise t.exception()  # a strategy raised: the bot fails with it
+            if all(w.done() for w in waiters):
+                break
+            if not done:
+                raise BotError(_diagnose("the period did not end within %.0f s" % timeout, states))
+        closed = [s for s in states if s.closed_code is not None]
+        if closed:
+            raise BotError(_diagnose("the server closed a socket", closed))
+        if duration is None:
+            # the period is over; let the actors notice before closing
+            await asyncio.gather(*actors, return_exceptions=True)
+        return GroupPlay(app_name, group_pk, states)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(s.close() for s in socks), return_exceptions=True)
+        if own_runtime:
+            await runtime.get_runtime().stop()
+
+
+def _diagnose(what, states):
+    lines = [what + ":"]
+    for s in states:
+        tail = [(m.get("channel"), m.get("payload")) for m in s.messages[-3:]]
+        lines.append("  %s (id %s): started=%s ended=%s closed=%s last=%r" % (
+            s.code, s.id_in_group, s.started, s.ended, s.closed_code, tail))
+    return "\n".join(lines)
+
+
+async def aplay_groups(plays, **common):
+    """Play several groups at once: ``plays`` is a list of dicts of
+    :func:`aplay_group` arguments (``app_name``, ``group_pk``, ``members``,
+    ...); ``common`` holds the arguments they share.  Returns the
+    :class:`GroupPlay` list in the same order."""
+    from . import runtime
+
+    own_runtime = common.get("server") is None and not runtime.get_runtime().started
+    if common.get("server") is None:
+        await runtime.ensure_started()
+    try:
+        return await asyncio.gather(*(aplay_group(**dict(common, **p)) for p in plays))
+    finally:
+        if own_runtime:
+            await runtime.get_runtime().stop()
+
+
+def run_in_thread(coro_factory):
+    """Run ``coro_factory()`` on a new event loop in a helper thread; wait for it.
+
+    oTree's bot runner is synchronous, and may be called from a thread that
+    has a loop of its own; a helper thread keeps the two apart.
+    """
+    result = {}
+
+    def target():
+        try:
+            result["value"] = asyncio.run(coro_factory())
+        except BaseException as exc:  # noqa: B902 - re-raised in the caller
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, name="redwood-bots", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
+
+
+def play_group(app_name, group_pk, members, strategy=None, **kwargs):
+    """Synchronous :func:`aplay_group` (runs it in a helper thread)."""
+    if kwargs.get("server") is None:
+        isolate_private_database()
+    return run_in_thread(lambda: aplay_group(app_name, group_pk, members, strategy, **kwargs))
+
+
+# ---------------------------------------------------------------- oTree bots
+
+_registry = {}
+_registry_lock = threading.Lock()
+
+
+def _role(player):
+    role = getattr(player, "role", "")
+    try:
+        return role() if callable(role) else (role or "")
+    except Exception:
+        return ""
+
+
+def group_members(group, player_info=None):
+    """:class:`Member` list of an oTree group, by id_in_group."""
+    members = []
+    for p in sorted(group.get_players(), key=lambda p: p.id_in_group):
+        info = player_info(p) if player_info is not None else None
+        members.append(Member(p.participant.code, p.id_in_group, _role(p), info))
+    return members
+
+
+def play_realtime(player_bot, strategy=None, *, player_info=None, **kwargs):
+    """Play the real-time page that ``player_bot`` (an oTree ``PlayerBot``) is on.
+
+    The first bot of a group to call it plays the whole group's period (see
+    the module documentation); every bot gets its own member's
+    :class:`BotState`, whose ``group_play`` attribute is the
+    :class:`GroupPlay` of the group.  Other arguments: see
+    :func:`aplay_group`; ``period_length`` defaults to the group's.
+    """
+    player = player_bot.player
+    group = player.group
+    code = player.participant.code
+    app_name = group._meta.app_config.name
+    members = group_members(group, player_info)
+    key = (app_name, group.pk, tuple(m.code for m in members))
+    with _registry_lock:
+        play = _registry.get(key)
+        if play is None:
+            if "period_length" not in kwargs and callable(getattr(group, "period_length", None)):
+                kwargs["period_length"] = group.period_length()
+            play = play_group(app_name, group.pk, members, strategy, **kwargs)
+            _registry[key] = play
+        play._claimed.add(code)
+        if play._claimed >= set(play.members):
+            del _registry[key]  # every member's bot has its state: forget it
+    state = play.members[code]
+    state.group_play = play
+    return state
+
+
+def after_period(page_class, post_data=None):
+    """The Submission of a real-time page, which has no submit button."""
+    from otree.api import Submission
+
+    return Submission(page_class, post_data or {}, check_html=False)
+
+
+def is_bot_session(session):
+    """True when the session's participants are oTree bots (``otree test``).
+
+    Apps use it to give bots a short period (session config field
+    ``bot_period_length``) without shortening the humans' one.
+    """
+    return session.participant_set.filter(_is_bot=True).exists()
+
+
+# ---------------------------------------------------------------- isolation
+
+_isolated_prefix = None
+
+
+def isolate_private_database():
+    """Give in-process bots on a private test database their own Redis keys.
+
+    ``otree test`` plays on an in-memory (or ``test_``) database whose group
+    numbers restart at 1; sharing the Redis key prefix with a server of the
+    same project would mix their live decisions and let that server's
+    scheduler claim the bots' timers.  The prefix is made unique to this
+    process and its keys are deleted at exit.  Does nothing on a database
+    other processes may share.
+    """
+    global _isolated_prefix
+    from django.conf import settings
+    from django.db import connection
+
+    from . import conf
+
+    if _isolated_prefix is not None:
+        return _isolated_prefix
+    name = str(connection.settings_dict.get("NAME") or "")
+    in_memory = connection.vendor == "sqlite" and (name == ":memory:" or "mode=memory" in name)
+    test_db = connection.vendor != "sqlite" and name.startswith("test_") and _in_test_environment()
+    if not (in_memory or test_db):
+        return None
+    prefix = "%s-bots-%s" % (conf.get("KEY_PREFIX"), uuid.uuid4().hex[:10])
+    settings.REDWOOD = dict(getattr(settings, "REDWOOD", None) or {}, KEY_PREFIX=prefix)
+    _isolated_prefix = prefix
+    atexit.register(_delete_prefix, prefix)
+    return prefix
+
+
+def _in_test_environment():
+    from django.core import mail
+
+    return hasattr(mail, "outbox")
+
+
+def _delete_prefix(prefix):
+    try:
+        from . import redis_conn
+
+        r = redis_conn.get_sync()
+        batch = []
+        for k in r.scan_iter(match=prefix + ":*", count=1000):
+            batch.append(k)
+            if len(batch) >= 1000:
+                r.delete(*batch)
+                batch = []
+        if batch:
+            r.delete(*batch)
+    except Exception:
+        logger.debug("could not delete the bots' Redis keys", exc_info=True)
