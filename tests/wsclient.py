@@ -12,7 +12,9 @@ class Client:
         self.path = path
         self.comm = WebsocketCommunicator(application, path)
         self.received = []
+        self.duplicates = 0
         self.closed_code = None
+        self._seen = set()
 
     async def connect(self, expect_open=True):
         connected, _ = await self.comm.connect(timeout=10)
@@ -28,14 +30,28 @@ class Client:
         await self.comm.send_to(text_data=text, bytes_data=bytes_data)
 
     async def recv(self, timeout=5):
-        """The next frame as a dict; None if the socket was closed."""
-        out = await self.comm.receive_output(timeout)
-        if out["type"] == "websocket.close":
-            self.closed_code = out.get("code")
-            return None
-        msg = json.loads(out["text"])
-        self.received.append(msg)
-        return msg
+        """The next new frame as a dict; None if the socket was closed.
+
+        Like the browser client, frames whose ``seq`` was already seen are
+        dropped: around a (re)connect the server may send one twice (from the
+        live bus and from the resync snapshot).
+        """
+        loop = asyncio.get_event_loop()
+        deadline = loop.time() + timeout
+        while True:
+            out = await self.comm.receive_output(max(0.001, deadline - loop.time()))
+            if out["type"] == "websocket.close":
+                self.closed_code = out.get("code")
+                return None
+            msg = json.loads(out["text"])
+            seq = msg.get("seq")
+            if seq is not None:
+                if seq in self._seen:
+                    self.duplicates += 1
+                    continue
+                self._seen.add(seq)
+            self.received.append(msg)
+            return msg
 
     async def recv_until(self, predicate, timeout=5):
         """Frames until one satisfies predicate; returns that one."""
