@@ -54,36 +54,47 @@ def holding_intervals(history, start, end):
     return out
 
 
-def time_weighted_payoffs(history, start, end, codes, matrix=MATRIX, default=None):
-    """Each player's average flow payoff and cooperation over [start, end].
+def time_weighted(history, start, end, codes, flow, default=None):
+    """Each player's time-weighted average of ``flow(mine, other)`` over [start, end].
 
-    Against several others a player's partner is their mean decision (for
-    two players, simply the other one).  A code missing from a map (or with
-    a null decision) counts as ``default``; with ``default=None`` such
-    stretches are left out of that player's average.
+    ``other`` is the mean decision of the other members (for two players,
+    simply the other one).  A code missing from a map (or with a null
+    decision) counts as ``default``; with ``default=None`` such stretches are
+    left out of that player's average.
 
-    Returns ``{code: {"payoff": float, "cooperation": float}}``.
+    Returns ``{code: {"payoff": float, "decision": float or None}}`` where
+    ``decision`` is the player's own time-weighted average decision.
     """
-    totals = {code: [0.0, 0.0, 0.0] for code in codes}  # payoff*s, coop*s, s
+    totals = {code: [0.0, 0.0, 0.0] for code in codes}  # flow*s, decision*s, s
     for seconds, decisions in holding_intervals(history, start, end):
         values = {}
         for code in codes:
-            v = decisions.get(code) if decisions else None
+            v = decisions.get(code) if isinstance(decisions, dict) else None
             values[code] = default if v is None else float(v)
         for code in codes:
             mine = values[code]
             others = [values[c] for c in codes if c != code and values[c] is not None]
             if mine is None or not others:
                 continue
-            other = sum(others) / len(others)
             acc = totals[code]
-            acc[0] += flow_payoff(mine, other, matrix) * seconds
+            acc[0] += flow(mine, sum(others) / len(others)) * seconds
             acc[1] += mine * seconds
             acc[2] += seconds
     result = {}
-    for code, (pay, coop, secs) in totals.items():
+    for code, (pay, dec, secs) in totals.items():
         if secs > 0:
-            result[code] = {"payoff": pay / secs, "cooperation": coop / secs}
+            result[code] = {"payoff": pay / secs, "decision": dec / secs}
         else:
-            result[code] = {"payoff": 0.0, "cooperation": None}
+            result[code] = {"payoff": 0.0, "decision": None}
     return result
+
+
+def time_weighted_payoffs(history, start, end, codes, matrix=MATRIX, default=None):
+    """Average flow payoff and share of cooperation of each player over [start, end].
+
+    Returns ``{code: {"payoff": float, "cooperation": float or None}}``.
+    """
+    result = time_weighted(
+        history, start, end, codes, lambda mine, other: flow_payoff(mine, other, matrix), default
+    )
+    return {code: {"payoff": r["payoff"], "cooperation": r["decision"]} for code, r in result.items()}
