@@ -41,6 +41,7 @@ test('repeated moves converge to the best response at the given velocity', () =>
   assert.ok(Math.abs(steps[0] - 0.1) < 1e-9);
   assert.ok(Math.abs(steps[2] - 0.3) < 1e-9);
   assert.ok(Math.abs(steps[9] - 0.4) < 1e-9, 'settles on the best response');
+  assert.equal(steps.indexOf(steps[9]), 3, 'arrives in 4 steps, without a rounding-error extra step');
 });
 
 test('pattern: heads for each value in turn and cycles', () => {

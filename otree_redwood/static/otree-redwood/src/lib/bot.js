@@ -47,7 +47,8 @@ export function stepToward(current, target, velocity) {
     return target;
   }
   const d = target - current;
-  if (Math.abs(d) <= v) return target;
+  // the tolerance absorbs rounding (0.35 + 0.05 is 0.39999999999999997)
+  if (Math.abs(d) <= v + 1e-9) return target;
   return current + Math.sign(d) * v;
 }
 
