@@ -36,4 +36,14 @@ REDWOOD_EXAMPLE_SESSION_CONFIGS = [
         bot_period_length=3,
         initial_decision=0.5,
     ),
+    dict(
+        name="double_auction",
+        display_name="Continuous double auction: 2 buyers, 2 sellers on custom channels",
+        num_demo_participants=4,
+        app_sequence=["double_auction"],
+        group_size=4,
+        period_length=120,
+        units_per_trader=3,
+        bot_period_length=4,
+    ),
 ]
