@@ -79,4 +79,5 @@ except ImportError:  # a bare Sphinx still builds
 html_title = "otree-redwood %s" % release
 # screenshots under _static/ are added by other work; the folder may be empty
 html_static_path = ["_static"] if os.path.isdir(os.path.join(DOCS, "_static")) else []
+html_css_files = ["custom.css"] if os.path.exists(os.path.join(DOCS, "_static", "custom.css")) else []
 html_show_sourcelink = False

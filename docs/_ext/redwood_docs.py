@@ -24,6 +24,7 @@ from docutils import nodes
 from docutils.parsers.rst import Directive, directives
 from docutils.statemachine import StringList
 from sphinx.util import logging
+from sphinx.util.nodes import nested_parse_with_titles
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +92,10 @@ class SettingsTable(Directive):
         text = [
             ".. list-table::",
             "   :header-rows: 1",
-            "   :widths: 22 18 25 55",
+            "   :widths: 30 14 56",
             "",
-            "   * - Key",
+            "   * - Key and environment variable",
             "     - Default",
-            "     - Environment variable",
             "     - Meaning",
         ]
         for key, value, comment in rows:
@@ -103,8 +103,9 @@ class SettingsTable(Directive):
                 logger.warning("REDWOOD[%r] has no comment in conf.py: document it there", key)
             text += [
                 "   * - ``%s``" % key,
+                "",
+                "       %s" % _env_text(key, value),
                 "     - %s" % _default_text(value),
-                "     - %s" % _env_text(key, value),
                 "     - %s" % (comment or "(undocumented)"),
             ]
         node = nodes.container()
@@ -129,8 +130,10 @@ class _Conditional(Directive):
             if not other:
                 return []
             lines = StringList(other.splitlines(), source=self.content.source(0) if self.content else "")
-        node = nodes.container()
-        self.state.nested_parse(lines, self.content_offset, node)
+        # the content may hold section titles (a "Reference" section, say)
+        node = nodes.section()
+        node.document = self.state.document
+        nested_parse_with_titles(self.state, lines, node, self.content_offset)
         return node.children
 
 
