@@ -1,0 +1,362 @@
+"""The example apps: payoff rules on hand-made histories, then each app
+played through real sockets (short periods) with the results checked."""
+import asyncio
+import datetime
+
+import pytest
+
+from continuous_pd.payoffs import MATRIX as PD, flow_payoff, holding_intervals, time_weighted_payoffs
+from double_auction import market
+from mean_matching import payoffs as hd
+from subperiod_pd.payoffs import subperiod_maps, subperiod_payoffs
+
+UTC = datetime.timezone.utc
+
+
+# ------------------------------------------------------------ pure functions
+
+
+def test_flow_payoff_is_the_matrix_for_pure_choices_and_expected_value_for_mixed():
+    assert flow_payoff(1, 1) == PD["cc"]
+    assert flow_payoff(1, 0) == PD["cd"]
+    assert flow_payoff(0, 1) == PD["dc"]
+    assert flow_payoff(0, 0) == PD["dd"]
+    assert flow_payoff(0.5, 0.5) == pytest.approx(sum(PD.values()) / 4)
+
+
+def test_time_weighted_payoffs_on_a_hand_made_history():
+    # period [0, 10]: both cooperate, a defects at 4, b defects at 7
+    history = [(0.01, {"a": 1, "b": 1}), (4, {"a": 0, "b": 1}), (7, {"a": 0, "b": 0})]
+    out = time_weighted_payoffs(history, 0, 10, ["a", "b"])
+    assert out["a"]["payoff"] == pytest.approx((4 * 100 + 3 * 150 + 3 * 25) / 10)  # 92.5
+    assert out["b"]["payoff"] == pytest.approx((4 * 100 + 3 * 0 + 3 * 25) / 10)  # 47.5
+    assert out["a"]["cooperation"] == pytest.approx(0.4)
+    assert out["b"]["cooperation"] == pytest.approx(0.7)
+
+
+def test_history_is_clamped_to_the_period():
+    t = lambda s: datetime.datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC) + datetime.timedelta(seconds=s)  # noqa: E731
+    history = [
+        (t(-5), {"a": 0, "b": 0}),   # superseded before the start: never counts
+        (t(-1), {"a": 1, "b": 0}),   # holds from the start to 6
+        (t(6), {"a": 1, "b": 1}),
+        (t(12), {"a": 0, "b": 0}),   # after the end: never counts
+    ]
+    pieces = holding_intervals(history, t(0), t(10))
+    assert [(round(s, 6), m) for s, m in pieces] == [(6, {"a": 1, "b": 0}), (4, {"a": 1, "b": 1})]
+    out = time_weighted_payoffs(history, t(0), t(10), ["a", "b"])
+    assert out["a"]["payoff"] == pytest.approx((6 * 0 + 4 * 100) / 10)
+    assert out["b"]["payoff"] == pytest.approx((6 * 150 + 4 * 100) / 10)
+
+
+def test_empty_or_missing_history():
+    assert time_weighted_payoffs([], 0, 10, ["a", "b"])["a"] == {"payoff": 0.0, "cooperation": None}
+    # b has no decision in the first map: only the time both had one counts
+    out = time_weighted_payoffs([(0, {"a": 1}), (5, {"a": 1, "b": 0})], 0, 10, ["a", "b"])
+    assert out["a"]["payoff"] == pytest.approx(PD["cd"])
+    assert out["b"]["payoff"] == pytest.approx(PD["dc"])
+
+
+def test_subperiod_maps_skip_the_initial_map_and_payoffs_average_the_subperiods():
+    # period [100, 104] in 4 sub-periods: maps at the start and at 101..104
+    history = [
+        (100.002, {"a": 1, "b": 1}),  # the initial decisions, sent with the start
+        (101.0, {"a": 0, "b": 1}),
+        (102.01, {"a": 0, "b": 1}),
+        (103.0, {"a": 1, "b": 1}),
+        (104.0, {"a": 1, "b": 0}),
+    ]
+    maps = subperiod_maps(history, 100, 104, 4, 4)
+    assert maps == [m for _, m in history[1:]]
+    out = subperiod_payoffs(maps, ["a", "b"])
+    assert out["a"]["points"] == [150, 150, 100, 0]
+    assert out["b"]["points"] == [0, 0, 100, 150]
+    assert out["a"]["payoff"] == pytest.approx(100)
+    assert out["b"]["payoff"] == pytest.approx(62.5)
+    assert out["a"]["cooperation"] == pytest.approx(0.5)
+
+
+def test_mean_matching_plays_against_the_mean_of_the_others():
+    eq = hd.mixed_equilibrium()
+    assert eq == pytest.approx(2 / 3)
+    assert hd.flow_payoff(1, eq) == pytest.approx(hd.flow_payoff(0, eq))
+    # three players for 10 s: a Hawk, b and c Dove; then c turns Hawk at 5
+    history = [(0, {"a": 1, "b": 0, "c": 0}), (5, {"a": 1, "b": 0, "c": 1})]
+    out = hd.time_weighted_payoffs(history, 0, 10, ["a", "b", "c"])
+    m = hd.MATRIX
+    # a meets mean 0, then 0.5; b meets 0.5, then 1
+    assert out["a"]["payoff"] == pytest.approx((5 * m["hd"] + 5 * hd.flow_payoff(1, 0.5)) / 10)
+    assert out["b"]["payoff"] == pytest.approx((5 * hd.flow_payoff(0, 0.5) + 5 * m["dh"]) / 10)
+    assert out["c"]["hawk"] == pytest.approx(0.5)
+
+
+def test_market_matches_crossing_orders_at_the_standing_price_oldest_first():
+    book = market.empty_book()
+    book, o1, t = market.submit(book, "ask", 3, 60)
+    assert t is None
+    book, o2, t = market.submit(book, "ask", 4, 60)  # same price, later
+    book, o3, t = market.submit(book, "bid", 1, 50)
+    assert t is None and not market.is_crossed(book)
+    book, o4, t = market.submit(book, "bid", 2, 70)
+    assert t == {"price": 60, "buyer": 2, "seller": 3, "bid": o4["id"], "ask": o1["id"]}
+    assert [o["trader"] for o in book["asks"]] == [4] and [o["price"] for o in book["bids"]] == [50]
+    book, o5, t = market.submit(book, "ask", 4, 40)  # replaces 4's ask, crosses the bid of 50
+    assert t["price"] == 50 and (t["buyer"], t["seller"]) == (1, 4)
+    assert book["bids"] == [] and book["asks"] == []
+
+
+def test_market_new_order_replaces_the_standing_one_and_cancel_removes_it():
+    book = market.empty_book()
+    book, _, _ = market.submit(book, "bid", 1, 30)
+    book, _, _ = market.submit(book, "bid", 1, 35)
+    assert [o["price"] for o in book["bids"]] == [35]
+    book2, removed = market.remove_orders(book, 1)
+    assert book2["bids"] == [] and [o["price"] for o in removed] == [35]
+    assert [o["price"] for o in book["bids"]] == [35]  # pure: the input is unchanged
+
+
+@pytest.mark.parametrize("payload, reason", [
+    ({"price": "abc"}, "must be a number"),
+    ({"price": True}, "must be a number"),
+    ({"price": 10.5}, "whole number"),
+    ({"price": float("inf")}, "whole number"),
+    ({"price": 0}, "between 1 and 200"),
+    ({"price": 201}, "between 1 and 200"),
+    ({}, "must be a number"),
+])
+def test_market_refuses_bad_prices(payload, reason):
+    with pytest.raises(market.Rejected) as exc:
+        market.parse_price(payload, 200)
+    assert reason in exc.value.reason
+
+
+def test_market_refuses_orders_against_role_limit_or_units():
+    with pytest.raises(market.Rejected, match="only buyers"):
+        market.check_order("bid", 10, "seller", 30, 1)
+    with pytest.raises(market.Rejected, match="only sellers"):
+        market.check_order("ask", 10, "buyer", 30, 1)
+    with pytest.raises(market.Rejected, match="more than your value"):
+        market.check_order("bid", 31, "buyer", 30, 1)
+    with pytest.raises(market.Rejected, match="less than your cost"):
+        market.check_order("ask", 29, "seller", 30, 1)
+    with pytest.raises(market.Rejected, match="no units"):
+        market.check_order("bid", 10, "buyer", 30, 0)
+    market.check_order("bid", 30, "buyer", 30, 1)  # at the limit: allowed
+
+
+# ------------------------------------------------------------ through sockets
+
+
+def _db(fn):
+    from otree_redwood import runtime
+
+    return runtime.db_sync(fn)()
+
+
+def _set_payoffs(group_model, group_pk):
+    """What the results wait page does: set_payoffs() under oTree's cache, which saves."""
+    from otree.db import idmap
+
+    with idmap.use_cache():
+        group_model.objects.get(pk=group_pk).set_payoffs()
+    return group_model.objects.get(pk=group_pk)
+
+
+async def _connect_all(ws, app, group_pk, codes):
+    clients = [await ws(app, group_pk, c) for c in codes]
+    for c in clients:
+        await c.recv_until(lambda m: m["channel"] == "state" and m["payload"] == "period_start", timeout=10)
+    return clients
+
+
+async def _until_end(clients, timeout=15):
+    for c in clients:
+        await c.recv_until(lambda m: m["channel"] == "state" and m["payload"] == "period_end", timeout=timeout)
+
+
+def _maps(client, start_ts):
+    return [(m["ts"], m["payload"]) for m in client.received
+            if m["channel"] == "group_decisions" and m["ts"] >= start_ts]
+
+
+def _start_ts(client):
+    return next(m["ts"] for m in client.received if m["channel"] == "state" and m["payload"] == "period_start")
+
+
+async def test_continuous_pd_payoffs_follow_the_decisions_and_their_times(make_session, ws):
+    session, ((group_pk, (a, b)),) = make_session("continuous_pd", 2, period_length=2)
+    ca, cb = await _connect_all(ws, "continuous_pd", group_pk, [a, b])
+    await asyncio.sleep(0.8)
+    await ca.send("decisions", 0)  # a defects; b keeps cooperating
+    await _until_end([ca, cb])
+
+    def finish():
+        from continuous_pd.models import Group
+
+        group = _set_payoffs(Group, group_pk)
+        players = {p.participant.code: p for p in group.get_players()}
+        switch = next(e.timestamp for e in group.get_group_decisions_events() if e.value[a] == 0)
+        return group.get_start_time(), group.get_end_time(), switch, players
+
+    start, end, switch, players = await _db(finish)
+    length = (end - start).total_seconds()
+    assert length == pytest.approx(2, abs=0.3)
+    f = (end - switch).total_seconds() / length  # share of the period a defected
+    assert 0.4 < f < 0.8
+    expect_a = (1 - f) * PD["cc"] + f * PD["dc"]
+    expect_b = (1 - f) * PD["cc"] + f * PD["cd"]
+    assert abs(float(players[a].payoff) - expect_a) <= 0.5 + 1e-6
+    assert abs(float(players[b].payoff) - expect_b) <= 0.5 + 1e-6
+    assert players[a].cooperation == pytest.approx(1 - f, abs=1e-3)
+    assert players[b].cooperation == pytest.approx(1.0)
+    # what the pages saw on the wire gives the same payoffs
+    wire = time_weighted_payoffs(
+        [(ts / 1000, m) for ts, m in _maps(cb, _start_ts(cb))],
+        _start_ts(cb) / 1000, cb.received[-1]["ts"] / 1000, [a, b],
+    )
+    assert wire[a]["payoff"] == pytest.approx(expect_a, abs=0.01)
+
+
+async def test_subperiod_pd_counts_only_the_choice_standing_at_each_subperiod_end(make_session, ws):
+    session, ((group_pk, (a, b)),) = make_session("subperiod_pd", 2, period_length=4, num_subperiods=4)
+    ca, cb = await _connect_all(ws, "subperiod_pd", group_pk, [a, b])
+    await asyncio.sleep(0.4)
+    await ca.send("decisions", 0)                     # sub-period 1
+    await asyncio.sleep(2.0)                          # now in sub-period 3
+    for d in (1, 0, 1):                               # only the last one counts
+        await ca.send("decisions", d)
+    await _until_end([ca, cb])
+
+    start = _start_ts(cb)
+    maps = _maps(cb, start)
+    # one broadcast at the start, then exactly one per sub-period
+    assert len(maps) == 1 + 4
+    assert maps[0][0] - start < 100
+    sub = subperiod_maps([(ts / 1000, m) for ts, m in maps], start / 1000, cb.received[-1]["ts"] / 1000, 4, 4)
+    assert [m[a] for m in sub] == [0, 0, 1, 1]
+    assert [m[b] for m in sub] == [1, 1, 1, 1]
+    for k, (ts, _) in enumerate(maps[1:], start=1):
+        assert ts - start == pytest.approx(k * 1000, abs=150)  # at the sub-period ends
+
+    def finish():
+        from subperiod_pd.models import Group
+
+        group = _set_payoffs(Group, group_pk)
+        return {p.participant.code: (float(p.payoff), p.subperiods_played, p.cooperation)
+                for p in group.get_players()}, group.subperiod_group_decisions
+
+    players, last = await _db(finish)
+    assert players[a] == (125.0, 4, 0.5)     # defect, defect, cooperate, cooperate
+    assert players[b] == (50.0, 4, 1.0)      # 0, 0, 100, 100
+    assert last == {a: 1, b: 1}
+
+
+async def test_mean_matching_rate_limits_broadcasts_and_loses_no_decision(make_session, ws):
+    session, ((group_pk, codes),) = make_session("mean_matching", 4, period_length=2.5, rate_limit=0.2)
+    assert len(codes) == 4
+    clients = await _connect_all(ws, "mean_matching", group_pk, codes)
+    last = {}
+    for step in range(40):  # 4 players x 40 decisions in about 1 s
+        for i, c in enumerate(clients):
+            last[codes[i]] = round((step * (i + 1)) % 17 / 16, 4)
+            await c.send("decisions", last[codes[i]])
+        await asyncio.sleep(0.025)
+    await _until_end(clients)
+
+    for c in clients:
+        start = _start_ts(c)
+        maps = _maps(c, start)
+        assert maps[-1][1] == last  # every member's latest decision reached everyone
+        gaps = [y[0] - x[0] for x, y in zip(maps[1:], maps[2:])]
+        assert gaps and min(gaps) >= 200 - 5  # never more often than the rate limit
+        assert len(maps) <= 2 + 2.5 / 0.2      # 160 decisions, a handful of broadcasts
+
+    def finish():
+        from mean_matching.models import Group
+
+        group = _set_payoffs(Group, group_pk)
+        history = [(e.timestamp, e.value) for e in group.get_group_decisions_events()]
+        result = hd.time_weighted_payoffs(history, group.get_start_time(), group.get_end_time(), codes)
+        return {p.participant.code: (float(p.payoff), p.hawk) for p in group.get_players()}, result
+
+    players, result = await _db(finish)
+    for code in codes:
+        assert abs(players[code][0] - result[code]["payoff"]) <= 0.5 + 1e-6
+        assert players[code][1] == pytest.approx(result[code]["hawk"])
+    assert min(hd.MATRIX.values()) <= min(p[0] for p in players.values())
+    assert max(p[0] for p in players.values()) <= max(hd.MATRIX.values())
+
+
+async def test_double_auction_matches_crossing_orders_and_refuses_bad_ones_privately(make_session, ws):
+    session, ((group_pk, codes),) = make_session("double_auction", 4, period_length=3)
+    b1, b2, s3, s4 = await _connect_all(ws, "double_auction", group_pk, codes)  # values 95, 85; costs 25, 35
+    everyone = [b1, b2, s3, s4]
+
+    async def reply(client, ref):
+        return await client.recv_until(
+            lambda m: m["channel"] in ("order_accepted", "order_rejected") and m["payload"].get("ref") == ref
+        )
+
+    await b1.send("bid", {"price": 50, "ref": 1})
+    assert (await reply(b1, 1))["payload"]["status"] == "standing"
+    await s3.send("ask", {"price": 60, "ref": 2})
+    assert (await reply(s3, 2))["channel"] == "order_accepted"
+    for c in everyone:
+        book = await c.recv_until(lambda m: m["channel"] == "book" and m["payload"]["asks"])
+        assert [o["price"] for o in book["payload"]["bids"]] == [50]
+        assert [o["price"] for o in book["payload"]["asks"]] == [60]
+
+    refused = {}
+    for client, channel, payload, ref in [
+        (b2, "bid", {"price": 100}, 3),       # above the value 85
+        (s4, "ask", {"price": 20}, 4),        # below the cost 35
+        (b2, "bid", {"price": "abc"}, 5),
+        (s3, "bid", {"price": 40}, 6),        # a seller may not bid
+        (b1, "cancel", {}, 7),                # fine: b1 has a bid standing
+        (b1, "cancel", {}, 8),                # nothing left to cancel
+    ]:
+        await client.send(channel, dict(payload, ref=ref))
+        msg = await reply(client, ref)
+        refused[ref] = msg["payload"]["reason"] if msg["channel"] == "order_rejected" else None
+    assert "more than your value" in refused[3]
+    assert "less than your cost" in refused[4]
+    assert "must be a number" in refused[5]
+    assert "only buyers" in refused[6]
+    assert refused[7] is None
+    assert "no order" in refused[8]
+
+    await b1.send("bid", {"price": 50, "ref": 9})
+    await reply(b1, 9)
+    await s4.send("ask", {"price": 45, "ref": 10})    # crosses the bid: trades at 50
+    assert (await reply(s4, 10))["payload"]["status"] == "traded"
+    await b2.send("bid", {"price": 70, "ref": 11})    # crosses the ask of 60
+    assert (await reply(b2, 11))["payload"]["status"] == "traded"
+    for c in everyone:
+        def trades(c=c):
+            return [(m["payload"]["price"], m["payload"]["buyer"], m["payload"]["seller"])
+                    for m in c.received if m["channel"] == "trade"]
+        while len(trades()) < 2:
+            await c.recv()
+        assert trades() == [(50, 1, 4), (60, 2, 3)]
+    await _until_end(everyone)
+    await s3.send("ask", {"price": 90, "ref": 12})
+    assert "closed" in (await reply(s3, 12))["payload"]["reason"]
+
+    # replies went to the trader only
+    await asyncio.sleep(0.2)
+    for i, c in enumerate(everyone):
+        await c.drain(0.2)  # whatever is still on its way
+        for m in c.received:
+            if m["channel"] in ("order_accepted", "order_rejected"):
+                assert m["payload"]["ref"] in {0: {1, 7, 8, 9}, 1: {3, 5, 11}, 2: {2, 6, 12}, 3: {4, 10}}[i]
+
+    def players():
+        from double_auction.models import Group
+
+        group = Group.objects.get(pk=group_pk)
+        return [(float(p.payoff), p.units_traded) for p in group.get_players()], group.book, group.trades
+
+    result, book, trades = await _db(players)
+    assert result == [(95 - 50, 1), (85 - 60, 1), (60 - 25, 1), (50 - 35, 1)]
+    assert book["bids"] == [] and book["asks"] == []
+    assert len(trades) == 2
