@@ -33,8 +33,10 @@ logger = logging.getLogger(__name__)
 
 #: Shortest time between two forwarded group_decisions frames of one group (s).
 FRAME_INTERVAL = 0.1
-#: group_decisions maps of the running period sent in the snapshot, per group.
+#: group_decisions maps sent in the snapshot for the chart, per group: the
+#: newest of the running period, fewer for a period that has ended.
 HISTORY_LIMIT = 2000
+ENDED_HISTORY_LIMIT = 300
 
 _GD_PREFIX = '{"channel":"group_decisions"'
 
@@ -97,10 +99,11 @@ def build_snapshot(session_code):
             row["decisions"] = g.group_decisions if isinstance(g, DecisionGroup) else None
             history = []
             if row["start_ms"] is not None and isinstance(g, DecisionGroup):
+                limit = HISTORY_LIMIT if state == protocol.STATE_PERIOD_START else ENDED_HISTORY_LIMIT
                 newest = list(
                     mine.filter(group_pk=g.pk, channel="group_decisions", timestamp__gte=_dt(row["start_ms"]))
                     .order_by("-timestamp", "-id")
-                    .values_list("timestamp", "seq", "value")[:HISTORY_LIMIT]
+                    .values_list("timestamp", "seq", "value")[:limit]
                 )
                 newest.reverse()
                 history = [[epoch_ms(ts), seq, value] for ts, seq, value in newest]

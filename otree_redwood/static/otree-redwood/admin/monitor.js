@@ -107,8 +107,10 @@ function connectedOf(g) {
   return reportsSeen ? new Set() : g.snapshotConnected;
 }
 
+// shown by default: groups whose period runs, or with someone connected
+// (ended groups of earlier rounds are idle: "show idle groups" shows them)
 function isActive(g) {
-  return !!g.state || connectedOf(g).size > 0;
+  return g.state === 'period_start' || connectedOf(g).size > 0;
 }
 
 function renderGroup(g) {
