@@ -505,7 +505,9 @@ class AppSpecificExportCSV(vanilla.View):
         from .groups import get_group_model
 
         model = get_group_model(self.app_name)
-        groups = model.objects.select_related("session").order_by("session_id", "round_number", "id_in_subsession", "pk")
+        groups = model.objects.select_related("session").order_by(
+            "session_id", "round_number", "id_in_subsession", "pk"
+        )
         if session_code:
             groups = groups.filter(session__code=session_code)
         return model, list(groups)

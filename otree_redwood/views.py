@@ -108,8 +108,9 @@ def iter_session_json(session_code, piece_events=500):
         yield ("" if first_app else ",") + json.dumps(app_name) + ":{"
         first_app = False
         pks = sorted(g.pk for g in groups)
+        group_pks = model.objects.filter(session__code=session_code).values("pk")
         events = (
-            Event.objects.filter(content_type=ct, group_pk__in=model.objects.filter(session__code=session_code).values("pk"))
+            Event.objects.filter(content_type=ct, group_pk__in=group_pks)
             .order_by("group_pk", "timestamp", "id")
             .annotate(value_text=Cast("value", TextField()))
             .values_list("group_pk", "timestamp", "participant_id", "channel", "value_text")

@@ -219,8 +219,9 @@ async def test_event_stream_snapshot_frames_and_reports(make_session, ws):
                             and m["frame"]["payload"] == {a: 0.5, b: 0.9})
         assert frame["recipient"] is None and frame["frame"]["seq"] > 0
 
+        gk = "%s:%s" % (APP, group_pk)
         report = await _next(comm, lambda m: m["type"] == "report"
-                             and sorted(m["groups"].get("%s:%s" % (APP, group_pk), {}).get("connected", [])) == sorted([a, b]),
+                             and sorted(m["groups"].get(gk, {}).get("connected", [])) == sorted([a, b]),
                              timeout=5)
         assert "in_per_s" in report["groups"]["%s:%s" % (APP, group_pk)]
 

@@ -78,7 +78,7 @@ async def test_monitor_shows_connections_period_and_growing_chart(server, make_s
             assert await page.get_attribute(card1, "data-connected") == ""
 
             async with Participant(srv, g1, a) as pa, Participant(srv, g1, b) as pb, \
-                    Participant(srv, g2, c) as pc:
+                    Participant(srv, g2, c):
                 for pt in (pa, pb):
                     await pt.until(lambda m: m["channel"] == "state" and m["payload"] == "period_start")
                 # each page reports its round-trip time with its pings
