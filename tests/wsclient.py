@@ -39,7 +39,10 @@ class Client:
         loop = asyncio.get_event_loop()
         deadline = loop.time() + timeout
         while True:
-            out = await self.comm.receive_output(max(0.001, deadline - loop.time()))
+            # not comm.receive_output(): on a timeout it cancels the consumer
+            if self.comm.future.done():
+                self.comm.future.result()  # raises the consumer's exception, if any
+            out = await asyncio.wait_for(self.comm.output_queue.get(), max(0.001, deadline - loop.time()))
             if out["type"] == "websocket.close":
                 self.closed_code = out.get("code")
                 return None
