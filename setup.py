@@ -45,7 +45,7 @@ setup(
             "websockets==13.1",
             "playwright==1.48.0",
         ],
-        "docs": ["sphinx>=7.1,<7.2", "sphinx-rtd-theme>=2.0,<3"],
+        "docs": ["sphinx>=7.1,<7.2", "sphinx-rtd-theme>=2.0,<3", "myst-parser>=2,<3"],
         "lint": ["ruff==0.8.6"],
         "postgres": ["psycopg2-binary>=2.9,<2.10"],
     },

@@ -52,11 +52,12 @@ def check_settings(app_configs=None, **kwargs):
     return messages
 
 
-@register(Tags.compatibility, deploy=True)
+@register(Tags.compatibility)
 def check_redis(app_configs=None, **kwargs):
     """Redis reachable (only when a URL is configured and a server starts)."""
     url = conf.get("REDIS_URL")
-    if not url or not any(cmd in sys.argv for cmd in ("prodserver", "runprodserver", "devserver_inner", "redwood_scheduler")):
+    servers = ("prodserver", "runprodserver", "devserver_inner", "redwood_scheduler")
+    if not url or not any(cmd in sys.argv for cmd in servers):
         return []
     import redis
 

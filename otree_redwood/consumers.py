@@ -16,7 +16,7 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import conf, groups, lifecycle, protocol, redis_conn, runtime
+from . import conf, groups, lifecycle, protocol, runtime
 
 logger = logging.getLogger(__name__)
 

@@ -52,7 +52,7 @@ def connect_phase(info, participant_id, participant_code, last_seq):
     Order: what it missed since ``last_seq`` (if given), then the latest
     ``state``, then the current ``group_decisions``.
     """
-    from .models import Connection, Event, epoch_ms
+    from .models import Connection, Event
 
     Connection.objects.update_or_create(
         participant_id=participant_id,
@@ -169,6 +169,7 @@ def end_period(group):
             seq, map_json = state.snapshot_sync(info, only_if_dirty=True)
             if seq is not None:
                 messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
+                state._mirror_to_row(group, map_json)
     timers.cancel_group_sync(info.gk)
     group.send("state", protocol.STATE_PERIOD_END)
     return True

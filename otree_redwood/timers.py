@@ -16,7 +16,6 @@ import itertools
 import json
 import logging
 import os
-import threading
 import uuid
 
 from . import protocol, redis_conn
@@ -195,7 +194,7 @@ def start_subperiods(group):
 
 
 def schedule_emitter(group, interval_s, period_length_s, callback, start_immediate=False, name=None):
-    """Persist a DiscreteEventEmitter; return its timer id."""
+    """Persist a DiscreteEventEmitter; return (timer id, group key, owner)."""
     from . import groups
 
     info = groups.info_for(group)
@@ -203,7 +202,7 @@ def schedule_emitter(group, interval_s, period_length_s, callback, start_immedia
     intervals = float(period_length_s) / float(interval_s)
     count = int(intervals) if float(intervals).is_integer() else int(intervals) + 1
     if count <= 0:
-        return None
+        return None, None, None
     t0 = protocol.now_ms()
     first = t0 if start_immediate else t0 + interval_ms
     method = None
@@ -216,13 +215,13 @@ def schedule_emitter(group, interval_s, period_length_s, callback, start_immedia
     if method:
         data["method"] = method
         schedule_sync(timer_id, "emitter", info.gk, first, interval_ms, count, data)
-    else:
+        return timer_id, info.gk, None
         # a plain function cannot be named in Redis: only this process runs it
         ref = "cb%d" % next(_local_counter)
         _local_callbacks[ref] = callback
         data["ref"] = ref
         schedule_sync(timer_id, "emitter", info.gk + ":local", first, interval_ms, count, data, owner=_process_token)
-    return timer_id
+        return timer_id, info.gk + ":local", _process_token
 
 
 def local_callback(ref):

@@ -23,13 +23,14 @@ class DiscreteEventEmitter:
         self.start_immediate = start_immediate
         self.intervals = self.period_length / self.interval
         self.timer_id = None
+        self._owner = None
         if start_immediate:
             self.start()
 
     def start(self):
         """Schedule the ticks (once; a second call does nothing)."""
         if self.timer_id is None:
-            self.timer_id = timers.schedule_emitter(
+            self.timer_id, self._gk, self._owner = timers.schedule_emitter(
                 self.group, self.interval, self.period_length, self.callback, self.start_immediate
             )
         return self.timer_id
@@ -37,6 +38,4 @@ class DiscreteEventEmitter:
     def stop(self):
         """Cancel the remaining ticks."""
         if self.timer_id is not None:
-            owner = timers.process_token() if ":local" in self.timer_id else None
-            gk = self.timer_id.split(":", 1)[1].rsplit(":", 1)[0]
-            timers.cancel_sync(self.timer_id, gk=gk, owner=owner)
+            timers.cancel_sync(self.timer_id, gk=self._gk, owner=self._owner)

@@ -1,5 +1,5 @@
 """Two players each hold a number in [0, 1] and see each other's at once."""
-from otree.api import BaseConstants, BasePlayer, BaseSubsession, models
+from otree.api import BaseConstants, BasePlayer, BaseSubsession
 
 from otree_redwood.models import DecisionGroup
 

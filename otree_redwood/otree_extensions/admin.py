@@ -1,9 +1,4 @@
 """Data exports shown on oTree's admin Data page (EXTENSION_APPS)."""
-data_export_views = []
+from otree_redwood import exports
 
-try:
-    from otree_redwood import exports
-
-    data_export_views += exports.data_export_views
-except (ImportError, AttributeError):  # pragma: no cover - exports added later
-    pass
+data_export_views = list(exports.data_export_views)

@@ -1,7 +1,7 @@
 """WebSocket routes that oTree adds to its router (EXTENSION_APPS)."""
 from django.conf.urls import url
 
-from otree_redwood import consumers, lifespan
+from otree_redwood import admin_consumers, consumers, lifespan
 
 websocket_routes = [
     url(
@@ -10,12 +10,7 @@ websocket_routes = [
     ),
 ]
 
-try:
-    from otree_redwood import admin_consumers
-
-    websocket_routes += admin_consumers.websocket_routes
-except ImportError:  # pragma: no cover - module added with the admin views
-    pass
+websocket_routes += admin_consumers.websocket_routes
 
 # oTree builds its ASGI router right after importing this module; starting the
 # runtime from the ASGI lifespan startup makes the scheduler run from the

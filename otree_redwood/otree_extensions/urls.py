@@ -1,9 +1,4 @@
 """HTTP routes that oTree adds to its URLconf (EXTENSION_APPS)."""
-urlpatterns = []
+from otree_redwood import views
 
-try:
-    from otree_redwood import views
-
-    urlpatterns += views.urlpatterns
-except (ImportError, AttributeError):  # pragma: no cover - views added later
-    pass
+urlpatterns = list(views.urlpatterns)

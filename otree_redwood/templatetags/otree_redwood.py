@@ -56,6 +56,7 @@ def otree_globals(context):
         "csrfToken": get_token(request) if request is not None else "",
         "debug": bool(settings.DEBUG),
         "socketToken": socket_token(code, app_name, group.pk) if (group is not None and code) else None,
+        "postRoundDelay": _number(group.post_round_delay()) if hasattr(group, "post_round_delay") else 1,
     }
 
 

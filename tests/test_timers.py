@@ -1,0 +1,174 @@
+"""Timers in Redis: period end, sub-periods, rate limits, emitters (in process)."""
+import asyncio
+
+from otree_redwood import redis_conn, timers
+from otree_redwood.models import epoch_ms
+from tests.test_consumer import APP, events_of, started_pair
+
+
+def period_events(gpk):
+    evs = events_of(gpk)
+    start = next(i for i, e in enumerate(evs) if e.channel == "state" and e.value == "period_start")
+    return evs[start:]
+
+
+async def wait_for_state(client, state, timeout):
+    return await client.recv_until(lambda m: m["channel"] == "state" and m["payload"] == state, timeout=timeout)
+
+
+async def test_period_ends_on_server_clock(make_session, ws):
+    _, gpk, a, b, ca, cb = await started_pair(make_session, ws, period_length=1)
+    for c in (ca, cb):
+        await wait_for_state(c, "period_end", 5)
+    from decision_demo.models import Group
+
+    group = Group.objects.get(pk=gpk)
+    length_ms = epoch_ms(group.get_end_time()) - epoch_ms(group.get_start_time())
+    assert 1000 <= length_ms < 1300
+    assert len([e for e in events_of(gpk, "state") if e.value == "period_end"]) == 1
+    assert timers.pending_for_group_sync("%s:%s" % (APP, gpk)) == []
+
+
+async def test_subperiods_tick_exactly_n_times(make_session, ws, monkeypatch):
+    from decision_demo.models import Group
+
+    monkeypatch.setattr(Group, "num_subperiods", lambda self: 4)
+    _, gpk, a, b, ca, cb = await started_pair(make_session, ws, period_length=1.2)
+    await ca.send("decisions", 0.9)
+    await wait_for_state(cb, "period_end", 5)
+    evs = period_events(gpk)
+    maps = [e for e in evs if e.channel == "group_decisions"]
+    # the initial map at period start, then one per sub-period, the last at period end
+    assert len(maps) == 1 + 4
+    assert evs[-1].channel == "state" and evs[-1].value == "period_end"
+    assert maps[-1].value == {a: 0.9, b: 0.5}
+    ticks = [epoch_ms(e.timestamp) - epoch_ms(evs[0].timestamp) for e in maps[1:]]
+    for k, t in enumerate(ticks, start=1):
+        assert abs(t - k * 300) < 150, ticks
+    group = Group.objects.get(pk=gpk)
+    assert group.subperiod_group_decisions == {a: 0.9, b: 0.5}
+    # between ticks a decision is stored but not broadcast
+    broadcast_after_decision = [m for m in cb.received if m["channel"] == "group_decisions"]
+    assert len(broadcast_after_decision) == 1 + 4
+
+
+async def test_rate_limit_caps_broadcasts_and_sends_the_last(make_session, ws, monkeypatch):
+    from decision_demo.models import Group
+
+    monkeypatch.setattr(Group, "rate_limit", lambda self: 0.2)
+    _, gpk, a, b, ca, cb = await started_pair(make_session, ws)
+    n = 60
+    for i in range(n):
+        await ca.send("decisions", i)
+        await asyncio.sleep(0.01)
+    final = await cb.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"][a] == n - 1, timeout=5)
+    await asyncio.sleep(0.5)
+    maps = [e for e in events_of(gpk, "group_decisions")][1:]  # after the initial map
+    times = [epoch_ms(e.timestamp) for e in maps]
+    gaps = [t2 - t1 for t1, t2 in zip(times, times[1:])]
+    assert gaps and min(gaps) >= 200 - 1, gaps
+    assert maps[-1].value[a] == n - 1 and final["seq"] == maps[-1].seq
+    assert len(maps) < n / 3
+    assert len(events_of(gpk, "decisions")) == n
+    # nothing changed since: no further broadcast
+    assert [m for m in await cb.drain(0.5) if m["channel"] == "group_decisions"] == []
+
+
+async def test_rate_limited_change_flushed_at_period_end(make_session, ws, monkeypatch):
+    from decision_demo.models import Group
+
+    monkeypatch.setattr(Group, "rate_limit", lambda self: 5)
+    _, gpk, a, b, ca, cb = await started_pair(make_session, ws, period_length=1)
+    await ca.send("decisions", 0.1)  # broadcast at once (first in the interval)
+    await ca.send("decisions", 0.2)  # deferred: the flush would come after the period
+    await wait_for_state(cb, "period_end", 5)
+    maps = [m for m in cb.received if m["channel"] == "group_decisions"]
+    assert maps[-1]["payload"][a] == 0.2
+    assert Group.objects.get(pk=gpk).group_decisions[a] == 0.2
+
+
+async def test_emitters_any_number_per_group_without_interference(make_session, ws, monkeypatch):
+    from decision_demo.models import Group
+    from otree_redwood.utils import DiscreteEventEmitter
+
+    def _tick_a(self, k, intervals):
+        self.send("tick_a", {"k": k, "n": intervals, "dec": dict(self.group_decisions)})
+
+    def _tick_b(self, k, intervals):
+        self.send("tick_b", k)
+
+    def _on_go_event(self, event):
+        DiscreteEventEmitter(0.1, 0.5, self, self._tick_a).start()
+        DiscreteEventEmitter(0.05, 0.5, self, self._tick_b, start_immediate=True)
+
+    monkeypatch.setattr(Group, "_tick_a", _tick_a, raising=False)
+    monkeypatch.setattr(Group, "_tick_b", _tick_b, raising=False)
+    monkeypatch.setattr(Group, "_on_go_event", _on_go_event, raising=False)
+    session, groups = make_session(APP, 4)
+    clients = {}
+    for gpk, codes in groups:
+        clients[gpk] = [await ws(APP, gpk, c) for c in codes]
+    for gpk, cs in clients.items():
+        for c in cs:
+            await c.recv_until(lambda m: m["channel"] == "group_decisions")
+    for gpk, cs in clients.items():
+        await cs[0].send("go", None)
+    (g1, (a1, _)), (g2, _) = groups
+    await asyncio.sleep(0.25)
+    await clients[g1][0].send("decisions", 0.33)  # later ticks must see it
+    await asyncio.sleep(0.8)
+    for gpk, _codes in groups:
+        a_ticks = [e.value for e in events_of(gpk, "tick_a")]
+        b_ticks = [e.value for e in events_of(gpk, "tick_b")]
+        assert [t["k"] for t in a_ticks] == [0, 1, 2, 3, 4]
+        assert all(t["n"] == 5 for t in a_ticks)
+        assert b_ticks == list(range(10))
+    g1_ticks = [e.value for e in events_of(g1, "tick_a")]
+    assert g1_ticks[0]["dec"][a1] == 0.5 and g1_ticks[-1]["dec"][a1] == 0.33
+    assert all(t["dec"][a1] == 0.5 for t in (e.value for e in events_of(g2, "tick_a")) if a1 in t["dec"])
+
+
+def test_claim_is_exactly_once_across_concurrent_claimers(redis_db):
+    """Two claimers racing on the same due ticks never get the same (id, k)."""
+    import threading
+
+    now = timers.protocol.now_ms()
+    for i in range(50):
+        timers.schedule_sync("em:test:%d" % i, "emitter", "test:%d" % i, now - 1000, 1.0, 20, {"intervals": 20})
+    r = redis_conn.get_sync()
+    claim = r.register_script(timers.CLAIM_LUA)
+    got = []
+    lock = threading.Lock()
+
+    def worker():
+        while True:
+            flat = claim(keys=[timers.zset_key()], args=[repr(timers.protocol.now_ms()), 7,
+                                                        timers.hash_prefix(), timers.group_set_prefix()])
+            ticks = timers.parse_claim(flat)
+            if not ticks and not r.zcard(timers.zset_key()):
+                return
+            with lock:
+                got.extend((t.id, t.k) for t in ticks)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(got) == 50 * 20
+    assert len(set(got)) == len(got)
+    assert not r.keys(timers.hash_prefix() + "*")
+
+
+def test_overdue_periodic_timer_keeps_its_grid(redis_db):
+    """Tick k is due at first + k*interval, however late it is claimed."""
+    now = timers.protocol.now_ms()
+    timers.schedule_sync("em:grid", "emitter", "grid:1", now - 10000, 100.0, 5, {"intervals": 5})
+    r = redis_conn.get_sync()
+    claim = r.register_script(timers.CLAIM_LUA)
+    dues = []
+    for _ in range(5):
+        ticks = timers.parse_claim(claim(keys=[timers.zset_key()], args=[repr(now), 100, timers.hash_prefix(),
+                                                                        timers.group_set_prefix()]))
+        dues.extend((t.k, t.due_ms - (now - 10000)) for t in ticks)
+    assert dues == [(k, k * 100.0) for k in range(5)]
