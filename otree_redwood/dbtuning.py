@@ -20,5 +20,16 @@ def _tune(sender, connection, **kwargs):
     cursor.execute("PRAGMA busy_timeout=10000")
 
 
+def _begin_immediate(self):
+    # A deferred transaction that reads, then writes, fails at once with
+    # "database is locked" when another process committed in between (the
+    # busy timeout does not apply to that upgrade).  Taking the write lock at
+    # BEGIN makes concurrent writers wait their turn instead.
+    self.cursor().execute("BEGIN IMMEDIATE")
+
+
 def install():
     connection_created.connect(_tune, dispatch_uid="otree_redwood.sqlite_tuning")
+    from django.db.backends.sqlite3.base import DatabaseWrapper
+
+    DatabaseWrapper._start_transaction_under_autocommit = _begin_immediate

@@ -1,0 +1,164 @@
+"""End to end against real ``otree prodserver`` processes, a real Redis and SQLite."""
+import asyncio
+import json
+import time
+
+import pytest
+import websockets
+
+from otree_redwood import redis_conn, timers
+from otree_redwood.models import epoch_ms
+from tests import harness
+from tests.test_consumer import APP, events_of
+
+pytestmark = pytest.mark.e2e
+
+
+class LiveClient:
+    """A participant socket that reconnects (with ?seq=) like the browser does."""
+
+    def __init__(self, base, group_pk, code):
+        self.base, self.group_pk, self.code = base, group_pk, code
+        self.frames = []
+        self.seen = set()
+        self.connects = 0
+        self.task = None
+
+    def url(self):
+        last = max(self.seen) if self.seen else None
+        return self.base + harness.socket_path(APP, self.group_pk, self.code, seq=last)
+
+    async def run(self):
+        while True:
+            try:
+                async with websockets.connect(self.url(), open_timeout=5) as sock:
+                    self.sock = sock
+                    self.connects += 1
+                    async for text in sock:
+                        msg = json.loads(text)
+                        seq = msg.get("seq")
+                        if seq is not None:
+                            if seq in self.seen:
+                                continue
+                            self.seen.add(seq)
+                        self.frames.append(msg)
+            except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+                await asyncio.sleep(0.2)
+
+    def start(self):
+        self.task = asyncio.get_event_loop().create_task(self.run())
+        return self
+
+    async def send(self, channel, payload):
+        await self.sock.send(json.dumps({"channel": channel, "payload": payload}))
+
+    async def wait_for(self, pred, timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for m in self.frames:
+                if pred(m):
+                    return m
+            await asyncio.sleep(0.02)
+        raise AssertionError("no matching frame in %r" % self.frames[-5:])
+
+    async def stop(self):
+        if self.task:
+            self.task.cancel()
+            try:
+                await self.task
+            except (asyncio.CancelledError, Exception):
+                pass
+
+
+@pytest.fixture
+def shared_redis(redis_server, monkeypatch):
+    """Point this process at the servers' Redis (db 1) for direct inspection."""
+    monkeypatch.setenv("REDWOOD_REDIS_URL", redis_server.url(1))
+    redis_conn.reset()
+    yield redis_conn.get_sync()
+    redis_conn.reset()
+
+
+def is_state(value):
+    return lambda m: m["channel"] == "state" and m["payload"] == value
+
+
+async def test_two_participants_see_each_others_decision(server, make_session):
+    srv = server()
+    _, groups = make_session(APP, 2)
+    (gpk, (a, b)), = groups
+    ca = LiveClient(srv.ws_base, gpk, a).start()
+    cb = LiveClient(srv.ws_base, gpk, b).start()
+    try:
+        for c in (ca, cb):
+            await c.wait_for(is_state("period_start"))
+        await ca.send("decisions", 0.7)
+        for c in (ca, cb):
+            await c.wait_for(lambda m: m["channel"] == "group_decisions" and m["payload"] == {a: 0.7, b: 0.5})
+    finally:
+        await ca.stop()
+        await cb.stop()
+
+
+async def test_period_end_survives_sigkill_and_restart(server, make_session):
+    srv = server()
+    _, groups = make_session(APP, 2, period_length=10)
+    (gpk, (a, b)), = groups
+    clients = [LiveClient(srv.ws_base, gpk, c).start() for c in (a, b)]
+    try:
+        for c in clients:
+            await c.wait_for(is_state("period_start"))
+        from decision_demo.models import Group
+
+        start_ms = epoch_ms(Group.objects.get(pk=gpk).get_start_time())
+        await asyncio.sleep(max(0, start_ms / 1000 + 3 - time.time()))
+        srv.kill()  # SIGKILL to the whole process group, three seconds in
+        await asyncio.sleep(1)
+        server(port=srv.port)  # a new process on the same port
+        for c in clients:
+            await c.wait_for(is_state("period_end"), timeout=20)
+            assert c.connects >= 2
+        ends = [e for e in events_of(gpk, "state") if e.value == "period_end"]
+        assert len(ends) == 1
+        late_ms = epoch_ms(ends[0].timestamp) - (start_ms + 10000)
+        assert -5 <= late_ms <= 1000, late_ms
+    finally:
+        for c in clients:
+            await c.stop()
+
+
+async def test_two_processes_share_groups_and_fire_each_tick_once(server, make_session, shared_redis):
+    p1 = server()
+    p2 = server()
+    _, groups = make_session("benchmark", 40, group_size=2)
+    # members of each group on different processes, all connecting at once
+    clients = []
+    for gpk, (a, b) in groups[:10]:
+        clients.append(LiveClient(p1.ws_base, gpk, a).start())
+        clients.append(LiveClient(p2.ws_base, gpk, b).start())
+    try:
+        for c in clients:
+            await c.wait_for(is_state("period_start"))
+        for gpk, _ in groups[:10]:
+            assert len([e for e in events_of(gpk, "state") if e.value == "period_start"]) == 1
+        first, second = clients[0], clients[1]
+        a, b = groups[0][1]
+        await second.send("decisions", 0.42)
+        await first.wait_for(lambda m: m["channel"] == "group_decisions" and m["payload"].get(b) == 0.42)
+        # 10 groups x 40 ticks at 20 Hz, claimed by whichever process is first
+        n = 40
+        first_ms = timers.protocol.now_ms() + 300
+        for gpk, _ in groups[10:]:
+            gk = "%s:%s" % (APP, gpk)
+            timers.schedule_sync("sp:" + gk, "subperiod", gk, first_ms, 50.0, n)
+        await asyncio.sleep(n * 0.05 + 1.5)
+        for gpk, _ in groups[10:]:
+            ticks = events_of(gpk, "group_decisions")
+            assert len(ticks) == n
+            assert len({e.seq for e in ticks}) == n
+        late = [float(x.decode().rsplit("|", 1)[1]) for x in shared_redis.lrange(redis_conn.key("lateness"), 0, -1)]
+        assert len(late) == len(groups[10:]) * n
+        assert max(late) < 1000
+    finally:
+        for c in clients:
+            await c.stop()
