@@ -499,13 +499,19 @@ async def aplay_group(app_name, group_pk, members, strategy=None, *, rate=DEFAUL
         for sock, state in zip(socks, states):
             tasks.append(loop.create_task(_reader(sock, state)))
         deadline = loop.time() + timeout
-        try:
-            await asyncio.wait_for(
-                asyncio.gather(*(s._started.wait() for s in states)),
-                min(timeout, DEFAULT_START_TIMEOUT + connect_timeout),
-            )
-        except asyncio.TimeoutError:
-            raise BotError(_diagnose("the period did not start", states)) from None
+        all_started = asyncio.ensure_future(asyncio.gather(*(s._started.wait() for s in states)))
+        readers = list(tasks)
+        tasks.append(all_started)
+        # a socket refused or closed before the start fails the play at once
+        done, _ = await asyncio.wait(
+            [all_started] + readers, timeout=min(timeout, DEFAULT_START_TIMEOUT + connect_timeout),
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        closed = [s for s in states if s.closed_code is not None]
+        if closed:
+            raise BotError(_diagnose("the server closed a socket", closed))
+        if not all_started.done():
+            raise BotError(_diagnose("the period did not start", states))
         stop_at = loop.time() + float(duration) if duration is not None else None
         actors = [loop.create_task(_actor(sock, state, strategy, interval, stop_at))
                   for sock, state in zip(socks, states)]
