@@ -360,3 +360,132 @@ async def test_double_auction_matches_crossing_orders_and_refuses_bad_ones_priva
     assert result == [(95 - 50, 1), (85 - 60, 1), (60 - 25, 1), (50 - 35, 1)]
     assert book["bids"] == [] and book["asks"] == []
     assert len(trades) == 2
+
+
+# ------------------------------------------------------------ in a real browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class Browser:
+    """One Chromium, one context (own cookies) per participant."""
+
+    def __init__(self, server):
+        self.server = server
+        self.errors = []
+
+    async def __aenter__(self):
+        from playwright.async_api import async_playwright
+
+        self._pw = await async_playwright().start()
+        self.browser = await self._pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.browser.close()
+        await self._pw.stop()
+
+    async def open(self, code):
+        context = await self.browser.new_context()
+        page = await context.new_page()
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(msg.text))
+        await page.goto("%s/InitializeParticipant/%s" % (self.server.base, code))
+        return page
+
+
+def browser_test(fn):
+    """e2e + browser markers (the Chromium of the CI image, as the other browser tests)."""
+    return pytest.mark.e2e(pytest.mark.browser(fn))
+
+
+async def _running(page):
+    await page.wait_for_function(
+        "document.getElementById('status').textContent.includes('running')"
+        " || document.getElementById('status').textContent.includes('open')", timeout=15000)
+
+
+async def _on_results(page, timeout=20000):
+    await page.wait_for_url("**/Results/**", timeout=timeout)
+
+
+async def _points(page, selector="#payoff"):
+    """The number of a payoff as the page shows it ("149 points")."""
+    return float((await page.text_content(selector)).split()[0])
+
+
+@browser_test
+@pytest.mark.parametrize("app", ["continuous_pd", "subperiod_pd"])
+async def test_pd_pages_play_in_a_browser(app, make_session, server):
+    session, ((group_pk, (a, b)),) = make_session(app, 2, period_length=4, num_subperiods=4)
+    srv = server()
+    async with Browser(srv) as br:
+        pa, pb = await br.open(a), await br.open(b)
+        await _running(pa)
+        await _running(pb)
+        await pa.click("#defect")
+        if app == "continuous_pd":
+            # the other page sees the move at once, and highlights the cell
+            await pb.wait_for_function("document.getElementById('other').textContent === 'Defect'", timeout=5000)
+            assert await pb.text_content("td.table-warning") == str(PD["cd"])
+        else:
+            # the move counts when the sub-period ends
+            await pb.wait_for_function("document.getElementById('last-other').textContent === 'Defect'",
+                                       timeout=5000)
+            assert int(await pb.text_content("#subperiod")) >= 1
+        for page in (pa, pb):
+            await _on_results(page)
+        pay_a, pay_b = await _points(pa), await _points(pb)
+        assert pay_a > pay_b  # a defected against a cooperator
+        assert br.errors == []
+
+
+@browser_test
+async def test_mean_matching_page_plays_in_a_browser(make_session, server):
+    session, ((group_pk, codes),) = make_session("mean_matching", 4, period_length=4)
+    srv = server()
+    async with Browser(srv) as br:
+        pages = [await br.open(c) for c in codes]
+        for p in pages:
+            await _running(p)
+        # everyone else sees the mean move when one player moves the slider
+        await pages[0].fill("#slider", "1")
+        await pages[0].dispatch_event("#slider", "input")
+        await pages[1].wait_for_function("document.getElementById('others').textContent === '67%'", timeout=5000)
+        assert await pages[0].text_content("#mine") == "100%"
+        for p in pages:
+            await _on_results(p)
+        assert await pages[0].text_content("#hawk") != "–"
+        assert br.errors == []
+
+
+@browser_test
+async def test_double_auction_page_trades_in_a_browser(make_session, server):
+    session, ((group_pk, codes),) = make_session("double_auction", 4, period_length=6)
+    srv = server()
+    async with Browser(srv) as br:
+        b1, b2, s3, s4 = [await br.open(c) for c in codes]
+        for p in (b1, b2, s3, s4):
+            await _running(p)
+        await b1.fill("#price", "50")
+        await b1.click("#send")
+        await s3.wait_for_function("document.querySelector('#bids li') && "
+                                   "document.querySelector('#bids li').textContent === '50'", timeout=5000)
+        await b2.fill("#price", "150")  # above b2's value: refused, on b2's page only
+        await b2.click("#send")
+        await b2.wait_for_function("document.getElementById('message').textContent.startsWith('Refused')",
+                                   timeout=5000)
+        await s4.fill("#price", "45")
+        await s4.click("#send")
+        for p in (b1, b2, s3, s4):
+            await p.wait_for_function("document.querySelector('#trades li') !== null", timeout=5000)
+            assert (await p.text_content("#trades li")).startswith("50")
+        assert not (await b1.text_content("#message")).startswith("Refused")
+        for p in (b1, b2, s3, s4):
+            await _on_results(p)
+        assert await _points(b1) == 95 - 50
+        assert await _points(s4) == 50 - 35
+        assert await _points(b2) == 0
+        assert br.errors == []
