@@ -26,7 +26,8 @@ def _stored_decisions(app, group_pk):
 
     ct = ContentType.objects.get_for_model(get_group_model(app))
     out = {}
-    for e in Event.objects.filter(content_type=ct, group_pk=group_pk, channel="decisions").select_related("participant"):
+    events = Event.objects.filter(content_type=ct, group_pk=group_pk, channel="decisions")
+    for e in events.select_related("participant"):
         out.setdefault(e.participant.code, []).append(e.value)
     return out
 
@@ -104,6 +105,29 @@ async def test_bots_play_a_group_and_every_decision_reaches_the_server(make_sess
     assert play.start_ts == pytest.approx(start.timestamp() * 1000, abs=1)
     assert play.end_ts == pytest.approx(end.timestamp() * 1000, abs=1)
     assert 1400 <= play.end_ts - play.start_ts <= 2000
+
+
+async def test_several_groups_play_at_once_and_stay_apart(make_session):
+    session, groups = make_session("continuous_pd", 6, period_length=1.5)
+    assert len(groups) == 3
+
+    def strategy(state):
+        # each group plays its own constant: a map from another group would show
+        return None if state.elapsed > 1.0 else state.info["value"]
+
+    plays = await bots.aplay_groups(
+        [{"group_pk": pk, "members": [bots.Member(c, info={"value": k}) for c in codes]}
+         for k, (pk, codes) in enumerate(groups)],
+        app_name="continuous_pd", strategy=strategy, rate=10, period_length=1.5,
+    )
+    assert [p.group_pk for p in plays] == [pk for pk, _ in groups]
+    for k, play in enumerate(plays):
+        assert play.ended
+        for state in play.members.values():
+            assert set(state.group_decisions) == set(play.members)
+            assert set(state.group_decisions.values()) == {k}
+    spans = [(p.start_ts, p.end_ts) for p in plays]
+    assert max(s for s, _ in spans) < min(e for _, e in spans)  # the periods overlapped
 
 
 async def test_custom_channels_and_private_replies_reach_only_their_member(make_session):
