@@ -54,6 +54,9 @@ How it runs
   goes through ``state.send(channel, payload)`` (custom channels, e.g. a
   ``bid`` that the group's ``_on_bid_event`` receives).  ``state.rng`` is a
   ``random.Random`` per member (seeded from ``seed`` when given).
+  Strategies run on the bots' event loop, which in-process also runs the
+  server's side: keep them quick and keep them away from the database (read
+  what they need beforehand with ``player_info``).
 * After the period, a member's :class:`BotState` holds what the member's
   page would have seen: ``messages`` (every frame received), ``on(channel)``,
   ``last(channel)``, ``history`` (``group_decisions`` maps with the server's
@@ -96,6 +99,13 @@ once::
 
     play = play_group("continuous_pd", group_pk, codes, strategy, rate=10)
     play.members[codes[0]].history
+
+    # a load test: every group of a session against a running server, 30 s
+    plays = await aplay_groups(
+        [{"group_pk": pk, "members": codes} for pk, codes in groups],
+        app_name="decision_demo", strategy=lambda s: s.rng.random(), rate=20,
+        server="http://127.0.0.1:8000", duration=30,
+    )
 """
 import asyncio
 import atexit
