@@ -42,6 +42,7 @@ setup(
             "pytest==8.3.5",
             "pytest-asyncio==0.24.0",
             "pytest-django==4.11.1",
+            "pytest-timeout==2.3.1",
             "websockets==13.1",
             "playwright==1.48.0",
         ],

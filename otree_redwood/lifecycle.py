@@ -109,7 +109,9 @@ def ready_phase(info):
             group = model.objects.get(pk=info.pk)
             object.__setattr__(group, "_redwood_t0", t0)
             group.when_all_players_ready()
-            group.send("state", protocol.STATE_PERIOD_START)
+            # dated at t0: get_start_time() + period_length() is the due time
+            # of period_end, to the millisecond
+            messaging.send_sync(group, "state", protocol.STATE_PERIOD_START, timestamp=from_epoch_ms(t0))
             if info.is_decision_group:
                 # every member starts from the same map, whoever connected first
                 seq, map_json = state.snapshot_sync(info)

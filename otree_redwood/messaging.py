@@ -86,8 +86,11 @@ def next_seq_sync(info):
     return int(redis_conn.get_sync().incr(info.seq_key))
 
 
-def send_sync(group, channel, payload, recipient=None, seq=None):
-    """Store and deliver one server message (see Group.send / Group.send_to)."""
+def send_sync(group, channel, payload, recipient=None, seq=None, timestamp=None):
+    """Store and deliver one server message (see Group.send / Group.send_to).
+
+    ``timestamp`` (an aware datetime) dates the Event; default: now.
+    """
     from . import groups
     from .models import Event
 
@@ -101,7 +104,7 @@ def send_sync(group, channel, payload, recipient=None, seq=None):
     rid, rcode = _recipient(group, recipient)
     if seq is None:
         seq = next_seq_sync(info)
-    now = timezone.now()
+    now = timestamp or timezone.now()
     event = Event(
         timestamp=now,
         content_type_id=info.ct_id,

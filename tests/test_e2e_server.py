@@ -162,3 +162,34 @@ async def test_two_processes_share_groups_and_fire_each_tick_once(server, make_s
     finally:
         for c in clients:
             await c.stop()
+
+
+async def test_separate_scheduler_process_ends_the_period(server, make_session, db_path, redis_server):
+    """With REDWOOD_SCHEDULER_IN_SERVER=0 the period end comes from `otree redwood_scheduler`."""
+    import os
+    import subprocess
+
+    srv = server(extra_env={"REDWOOD_SCHEDULER_IN_SERVER": "0"})
+    _, groups = make_session(APP, 2, period_length=2)
+    (gpk, (a, b)), = groups
+    clients = [LiveClient(srv.ws_base, gpk, c).start() for c in (a, b)]
+    sched = None
+    try:
+        for c in clients:
+            await c.wait_for(is_state("period_start"))
+        await asyncio.sleep(2.5)
+        # no scheduler runs: the period end is due but nothing fires it
+        assert not [e for e in events_of(gpk, "state") if e.value == "period_end"]
+        env = dict(os.environ, DATABASE_URL="sqlite:///" + db_path, REDWOOD_REDIS_URL=redis_server.url(1),
+                   PATH=harness.BIN + os.pathsep + os.environ.get("PATH", ""))
+        sched = subprocess.Popen([os.path.join(harness.BIN, "otree"), "redwood_scheduler"], cwd=harness.EXAMPLE,
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for c in clients:
+            await c.wait_for(is_state("period_end"), timeout=20)
+        assert len([e for e in events_of(gpk, "state") if e.value == "period_end"]) == 1
+    finally:
+        if sched is not None:
+            sched.terminate()
+            sched.wait(10)
+        for c in clients:
+            await c.stop()
