@@ -128,7 +128,9 @@ def get_sync():
     url = redis_url()
     with _lock:
         if _sync_client is None or _sync_url != url:
-            _sync_client = redis.Redis.from_url(url, socket_keepalive=True)
+            # keepalive is a TCP option; the embedded server is a unix socket
+            extra = {} if url.startswith("unix:") else {"socket_keepalive": True}
+            _sync_client = redis.Redis.from_url(url, **extra)
             _sync_url = url
         return _sync_client
 

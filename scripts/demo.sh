@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup_venv.sh
 export PATH="$PWD/.venv/bin:$PATH"
+# the cryptography wheel warns on every start that Python 3.8 is old; oTree 3.4 needs 3.8
+export PYTHONWARNINGS="ignore:Python 3.8 is no longer supported"
 PORT=${PORT:-8000}
 HOST=${HOST:-127.0.0.1}
 cd example_project

