@@ -66,10 +66,6 @@ def test_two_players_see_each_others_decisions(make_session, server, players):
     assert pa.errors == [] and pb.errors == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "<redwood-decision> fires group-decisions-changed before it updates otherDecision "
-    "(redwood-decision.js _applyGroupDecisions); in 0.9.x otherDecision was computed from "
-    "groupDecisions, so the Decide page's #other shows the previous value"))
 def test_other_decision_is_fresh_in_group_decisions_changed(make_session, server, players):
     srv, pa, pb = _two(make_session, server, players)
     pa.wait_running()
@@ -212,10 +208,6 @@ def test_decision_bot_plays_a_period(mode, make_session, server, players):
     assert pa.errors == [] and pb.errors == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "with OTREE_PRODUCTION=1 (ManifestStaticFilesStorage) Page.html loads the components from "
-    "hashed URLs ({% static %}) while they import each other by plain URLs: redwood-decision.js "
-    "runs twice, and <redwood-decision-bot> finds no <redwood-decision> in its copy's registry"))
 def test_production_page_loads_each_component_once_and_bot_plays(make_session, server, players):
     srv, pa, pb = _two(make_session, server, players, period_length=6,
                        extra_env={"OTREE_PRODUCTION": "1"})

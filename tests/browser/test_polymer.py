@@ -116,10 +116,6 @@ def test_polymer_element_binds_two_way_to_redwood_decision(make_session, server,
     assert pa.errors == [] and pb.errors == []
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "a literal initial-decision attribute is applied (and my-decision-changed fired) while Polymer "
-    "stamps the template, before it listens for {{myDecision}}: the host's myDecision stays undefined "
-    "(0.9.x set it in ready(), after the listeners)"))
 def test_polymer_host_gets_a_literal_initial_decision(make_session, server, players):
     session, ((group_pk, (a, b)),) = make_session("decision_demo", 2, period_length=60)
     srv = server()

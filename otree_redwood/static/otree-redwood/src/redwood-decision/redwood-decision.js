@@ -64,6 +64,8 @@ export class RedwoodDecision extends PropertiesMixin(HTMLElement) {
     });
     const latest = socket.latest.get('group_decisions');
     if (latest) this._applyGroupDecisions(latest.payload);
+    // a Polymer host listens only once its template is stamped: tell it again
+    if (this.myDecision !== undefined) this._notify('myDecision', this.myDecision);
   }
 
   disconnectedCallback() {
@@ -95,11 +97,16 @@ export class RedwoodDecision extends PropertiesMixin(HTMLElement) {
   _applyGroupDecisions(map) {
     if (!map || typeof map !== 'object' || Array.isArray(map)) return;
     const me = oTreeGlobals().participantCode;
-    this.groupDecisions = map;
+    // store every value before any -changed event: a listener of one (0.9.x
+    // pages read otherDecision in group-decisions-changed) sees them all fresh
     const mine = Object.prototype.hasOwnProperty.call(map, me) ? map[me] : undefined;
-    if (!jsonEqual(mine, this.myCurrentDecision)) this.myCurrentDecision = mine;
     const other = otherDecisionOf(map, me);
-    if (!jsonEqual(other, this.otherDecision)) this.otherDecision = other;
+    const changed = [];
+    if (!Object.is(map, this.groupDecisions)) changed.push(['groupDecisions', map]);
+    if (!jsonEqual(mine, this.myCurrentDecision)) changed.push(['myCurrentDecision', mine]);
+    if (!jsonEqual(other, this.otherDecision)) changed.push(['otherDecision', other]);
+    for (const [name, value] of changed) this.__data[name] = value;
+    for (const [name, value] of changed) this._notify(name, value);
     if (!this._synced) {
       this._synced = true;
       if (!this._chosen && mine !== undefined && mine !== null) this._setQuietly(mine);
