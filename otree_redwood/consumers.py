@@ -117,6 +117,9 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
         if channel == "ping":
             self._pong(msg)
             return
+        if channel in self.info.server_only:
+            self.deliver(protocol.error_frame("channel '%s' is reserved for the server" % channel))
+            return
         self.pending += 1
         self.rt.submit_inbound(self, channel, msg.get("payload"))
         if self.pending >= MAX_PENDING_PER_SOCKET:

@@ -51,7 +51,7 @@ class GroupInfo:
     __slots__ = (
         "app_name", "pk", "gk", "model", "ct_id", "session_code", "bus",
         "members", "period_length", "num_subperiods", "rate_limit",
-        "post_round_delay", "is_decision_group", "fast_decisions", "handlers",
+        "post_round_delay", "is_decision_group", "fast_decisions", "handlers", "server_only",
     )
 
     def __init__(self, **kw):
@@ -148,6 +148,7 @@ def build_info(group):
         is_decision_group=is_decision,
         fast_decisions=fast,
         handlers=handlers,
+        server_only=frozenset(getattr(model, "server_only_channels", ()) or ()),
     )
     with _cache_lock:
         _cache[info.gk] = info

@@ -149,6 +149,11 @@ class Group(BaseGroup):
     class Meta:
         abstract = True
 
+    #: Channels that only the server may send on in this app (a tuple of
+    #: names), besides the built-in ones: a participant's message on one of
+    #: them is refused with an error, never stored or dispatched.
+    server_only_channels = ()
+
     #: Set when when_all_players_ready() has run: it runs once per group.
     ran_ready_function = models.DateTimeField(null=True)
     #: Every Event of this group.

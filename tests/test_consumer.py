@@ -229,3 +229,16 @@ async def test_burst_of_10000_from_one_client(make_session, ws):
 
     assert Group.objects.get(pk=g1).group_decisions[a] == n - 1
     assert other_latency < 5.0
+
+
+async def test_app_declared_server_only_channels_refused(make_session, ws, monkeypatch):
+    from decision_demo.models import Group
+
+    monkeypatch.setattr(Group, "server_only_channels", ("trade", "book"))
+    _, gpk, a, b, ca, cb = await started_pair(make_session, ws)
+    await ca.send("trade", {"price": 0})
+    await expect_error(ca, "reserved for the server")
+    await ca.send("decisions", 0.6)
+    await cb.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"][a] == 0.6)
+    assert not events_of(gpk, "trade")
+    assert not [m for m in cb.received if m["channel"] == "trade"]
