@@ -48,6 +48,11 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
         self.unblocked = asyncio.Event()
         self.unblocked.set()
         self.closing = False
+        # settings read once per socket, not once per frame
+        self._coalesce_at = conf.get("OUTBOX_COALESCE_AT")
+        self._outbox_limit = conf.get("OUTBOX_LIMIT")
+        self._max_bytes = conf.get("MAX_MESSAGE_BYTES")
+        self._reserved = protocol.server_only_channels()
         self.sender_task = None
         self.attached = False
         try:
@@ -110,7 +115,7 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
         if self.info is None:
             return
         try:
-            channel, msg = protocol.parse_inbound(text_data)
+            channel, msg = protocol.parse_inbound(text_data, self._max_bytes, self._reserved)
         except protocol.ProtocolError as err:
             self.deliver(protocol.error_frame(err.reason, **err.extra))
             return
@@ -149,13 +154,13 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
         if self.closing:
             return
         outbox = self.outbox
-        if len(outbox) >= conf.get("OUTBOX_COALESCE_AT") and frame.startswith('{"channel":"group_decisions"'):
+        if len(outbox) >= self._coalesce_at and frame.startswith('{"channel":"group_decisions"'):
             # the newest map supersedes the queued ones
             kept = [f for f in outbox if not f.startswith('{"channel":"group_decisions"')]
             outbox.clear()
             outbox.extend(kept)
         outbox.append(frame)
-        if len(outbox) > conf.get("OUTBOX_LIMIT"):
+        if len(outbox) > self._outbox_limit:
             logger.warning("closing socket of %s: outbox over limit", self.participant_code)
             self.closing = True
             outbox.clear()

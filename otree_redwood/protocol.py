@@ -56,7 +56,7 @@ def server_only_channels():
     return SERVER_CHANNELS | frozenset(conf.get("SERVER_ONLY_CHANNELS") or ())
 
 
-def parse_inbound(text, max_bytes=None):
+def parse_inbound(text, max_bytes=None, reserved=None):
     """Validate one text frame; return ``(channel, message_dict)``.
 
     Raises ProtocolError with a human-readable reason for anything that is
@@ -81,7 +81,7 @@ def parse_inbound(text, max_bytes=None):
         raise ProtocolError("invalid channel name: 1-100 characters of A-Z a-z 0-9 _ . -")
     if channel in CONTROL_CHANNELS:
         return channel, msg
-    if channel in server_only_channels():
+    if channel in (server_only_channels() if reserved is None else reserved):
         raise ProtocolError("channel '%s' is reserved for the server" % channel)
     return channel, msg
 
