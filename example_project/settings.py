@@ -22,6 +22,11 @@ SESSION_CONFIGS = [
     ),
 ]
 
+# the example apps (continuous_pd, subperiod_pd, mean_matching, double_auction)
+from settings_apps import REDWOOD_EXAMPLE_SESSION_CONFIGS  # noqa: E402
+
+SESSION_CONFIGS += REDWOOD_EXAMPLE_SESSION_CONFIGS
+
 LANGUAGE_CODE = "en"
 REAL_WORLD_CURRENCY_CODE = "USD"
 USE_POINTS = True
