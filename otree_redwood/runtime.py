@@ -418,7 +418,8 @@ class Runtime:
                 now = protocol.now_ms()
                 full = False
                 for z in zsets:
-                    flat = await claim(keys=[z], args=[repr(now), limit, timers.hash_prefix(), timers.group_set_prefix()])
+                    args = [repr(now), limit, timers.hash_prefix(), timers.group_set_prefix()]
+                    flat = await claim(keys=[z], args=args)
                     ticks = timers.parse_claim(flat)
                     for t in ticks:
                         self.submit_tick(t)

@@ -98,7 +98,8 @@ def group_members(session, app_name="decision_demo"):
 
     Player = apps.get_app_config(app_name).get_model("Player")
     out = {}
-    for p in Player.objects.filter(session=session, round_number=1).select_related("participant").order_by("group_id", "id_in_group"):
+    players = Player.objects.filter(session=session, round_number=1).select_related("participant")
+    for p in players.order_by("group_id", "id_in_group"):
         out.setdefault(p.group_id, []).append(p.participant.code)
     return sorted(out.items())
 

@@ -218,7 +218,9 @@ def test_event_message_timestamp_is_utc_epoch_ms(make_session):
         timestamp=when, content_type=ContentType.objects.get_for_model(Group), group_pk=gpk,
         channel="x", value={"v": 1},
     )
-    assert e.message == {"timestamp": 1577880000000.0, "group": gpk, "participant": None, "channel": "x", "value": {"v": 1}}
+    assert e.message == {
+        "timestamp": 1577880000000.0, "group": gpk, "participant": None, "channel": "x", "value": {"v": 1},
+    }
 
 
 def test_fake_lock_and_legacy_imports():
