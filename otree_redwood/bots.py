@@ -530,6 +530,7 @@ async def aplay_group(app_name, group_pk, members, strategy=None, *, rate=DEFAUL
             waiters = [loop.create_task(asyncio.sleep(float(duration)))]
         else:
             waiters = [loop.create_task(s._ended.wait()) for s in states]
+        tasks.extend(waiters)
         pending = set(waiters) | set(actors)
         while True:
             done, pending = await asyncio.wait(
@@ -555,7 +556,26 @@ async def aplay_group(app_name, group_pk, members, strategy=None, *, rate=DEFAUL
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(s.close() for s in socks), return_exceptions=True)
         if own_runtime:
-            await runtime.get_runtime().stop()
+            await stop_runtime(runtime.get_runtime())
+
+
+async def stop_runtime(rt):
+    """``rt.stop()``, insisting until it returns.
+
+    A task of the runtime can swallow its cancellation (seen on Python 3.8:
+    the scheduler went on looping) and ``stop()`` would then wait for it for
+    ever; cancelling again gets it out.
+    """
+    stopper = asyncio.ensure_future(rt.stop())
+    while not stopper.done():
+        await asyncio.wait([stopper], timeout=1.0)
+        if not stopper.done():
+            pending = [t for t in rt.tasks if not t.done()]
+            logger.warning("otree-redwood runtime did not stop; cancelling again: %r",
+                           [getattr(t.get_coro(), "__qualname__", t) for t in pending])
+            for t in pending:
+                t.cancel()
+    stopper.result()
 
 
 def _diagnose(what, states):
@@ -581,7 +601,7 @@ async def aplay_groups(plays, **common):
         return await asyncio.gather(*(aplay_group(**dict(common, **p)) for p in plays))
     finally:
         if own_runtime:
-            await runtime.get_runtime().stop()
+            await stop_runtime(runtime.get_runtime())
 
 
 def run_in_thread(coro_factory):
