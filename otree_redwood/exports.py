@@ -199,8 +199,8 @@ class _SubperiodCounter:
     """Sub-period index of each event of a group with ``num_subperiods``.
 
     The server stores one ``group_decisions`` event at each sub-period end
-    (``k = 1..n``, the n-th just before ``period_end``); the map it sends
-    right at ``period_start`` (every member's starting decision) opens
+    (``k = 1..n``, the n-th just before ``period_end``); a map stored right
+    at ``period_start`` (a group whose hooks changed mode mid-session) opens
     sub-period 1 and gets index 0.  Any other event between ``period_start``
     and ``period_end`` belongs to the sub-period that is running: the number
     of sub-period ends stored before it, plus one.

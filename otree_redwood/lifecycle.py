@@ -112,10 +112,16 @@ def ready_phase(info):
             # dated at t0: get_start_time() + period_length() is the due time
             # of period_end, to the millisecond
             messaging.send_sync(group, "state", protocol.STATE_PERIOD_START, timestamp=from_epoch_ms(t0))
-            if info.is_decision_group:
-                # every member starts from the same map, whoever connected first
+            mode = state.decide_mode(info) if info.is_decision_group else None
+            if mode in ("now", "rate"):
+                # every member starts from the same map, whoever connected
+                # first.  Not with sub-periods: as in 0.9.x, their maps are
+                # exactly one per sub-period end.
                 seq, map_json = state.snapshot_sync(info)
                 messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
+                if mode == "rate":
+                    # the initial map counts against the rate limit
+                    redis_conn.get_sync().hset(info.ratelimit_key, "last", repr(protocol.now_ms()))
         timers.schedule_period_end(info, t0)
     except Exception:
         logger.exception("when_all_players_ready() of %s failed; it will run again on the next connect", info.gk)

@@ -19,13 +19,13 @@ def events_of(group_pk, channel=None):
     return list(qs.order_by("timestamp", "id"))
 
 
-async def started_pair(make_session, ws, **config):
+async def started_pair(make_session, ws, wait_map=True, **config):
     session, groups = make_session(APP, 2, **config)
     (gpk, (a, b)), = groups
     ca = await ws(APP, gpk, a)
     cb = await ws(APP, gpk, b)
     for c in (ca, cb):
-        await c.recv_until(lambda m: m["channel"] == "group_decisions")
+        await c.recv_until(lambda m: m["channel"] == "group_decisions" if wait_map else m["channel"] == "state")
     return session, gpk, a, b, ca, cb
 
 

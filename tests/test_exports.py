@@ -138,8 +138,8 @@ async def test_subperiod_index_in_csv(make_session, ws, monkeypatch):
 
     _header, rows = await db(lambda: export_rows(session.code))()
     maps = [r for r in rows if r["channel"] == "group_decisions"]
-    # the opening map, then one map at the end of each of the 3 sub-periods
-    assert [r["subperiod"] for r in maps] == ["0", "1", "2", "3"]
+    # one map at the end of each of the 3 sub-periods (as in 0.9.x)
+    assert [r["subperiod"] for r in maps] == ["1", "2", "3"]
     assert json.loads(maps[-1]["value"]) == {a: 0.2, b: 0.5}
     decision = [r for r in rows if r["channel"] == "decisions"][0]
     assert decision["subperiod"] == "1"

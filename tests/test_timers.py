@@ -33,23 +33,23 @@ async def test_subperiods_tick_exactly_n_times(make_session, ws, monkeypatch):
     from decision_demo.models import Group
 
     monkeypatch.setattr(Group, "num_subperiods", lambda self: 4)
-    _, gpk, a, b, ca, cb = await started_pair(make_session, ws, period_length=1.2)
+    _, gpk, a, b, ca, cb = await started_pair(make_session, ws, wait_map=False, period_length=1.2)
     await ca.send("decisions", 0.9)
     await wait_for_state(cb, "period_end", 5)
     evs = period_events(gpk)
     maps = [e for e in evs if e.channel == "group_decisions"]
-    # the initial map at period start, then one per sub-period, the last at period end
-    assert len(maps) == 1 + 4
+    # one map per sub-period (as in 0.9.x), the last at period end
+    assert len(maps) == 4
     assert evs[-1].channel == "state" and evs[-1].value == "period_end"
     assert maps[-1].value == {a: 0.9, b: 0.5}
-    ticks = [epoch_ms(e.timestamp) - epoch_ms(evs[0].timestamp) for e in maps[1:]]
+    ticks = [epoch_ms(e.timestamp) - epoch_ms(evs[0].timestamp) for e in maps]
     for k, t in enumerate(ticks, start=1):
         assert abs(t - k * 300) < 150, ticks
     group = Group.objects.get(pk=gpk)
     assert group.subperiod_group_decisions == {a: 0.9, b: 0.5}
     # between ticks a decision is stored but not broadcast
     broadcast_after_decision = [m for m in cb.received if m["channel"] == "group_decisions"]
-    assert len(broadcast_after_decision) == 1 + 4
+    assert len(broadcast_after_decision) == 4
 
 
 async def test_rate_limit_caps_broadcasts_and_sends_the_last(make_session, ws, monkeypatch):

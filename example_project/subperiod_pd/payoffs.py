@@ -19,9 +19,9 @@ def subperiod_maps(history, start, end, num_subperiods, period_length):
 
     ``history`` is ``[(time, {code: decision}), ...]``: the group's
     ``group_decisions`` broadcasts.  With sub-periods the server broadcasts
-    the map only when a sub-period ends (at ``start + k * length / n``), and
-    once at the start (the initial decisions): the maps from half a
-    sub-period after ``start`` up to ``end`` are the sub-periods' maps.
+    the map only when a sub-period ends (at ``start + k * length / n``): the
+    maps from half a sub-period after ``start`` up to ``end`` are the
+    sub-periods' maps (an earlier one, if any, is ignored).
     """
     t0, t1 = _seconds(start), _seconds(end)
     half = float(period_length) / int(num_subperiods) / 2.0
