@@ -136,11 +136,12 @@ class Runtime:
         self.closed = True
         for t in self.tasks:
             t.cancel()
-        for t in self.tasks:
-            try:
-                await t
-            except (asyncio.CancelledError, Exception):
-                pass
+        if self.tasks:
+            # every loop also checks self.closed: a cancellation swallowed by
+            # asyncio.wait_for (a known race in Python 3.8) cannot hang stop()
+            done, pending = await asyncio.wait(self.tasks, timeout=5)
+            for t in pending:
+                logger.warning("redwood runtime task %r did not stop", t)
         self.tasks = []
         try:
             if self.pubsub is not None:
@@ -184,7 +185,7 @@ class Runtime:
                 logger.debug("unsubscribe failed", exc_info=True)
 
     async def _reader(self):
-        while True:
+        while not self.closed:
             try:
                 msg = await self.pubsub.get_message(ignore_subscribe_messages=False, timeout=1.0)
             except asyncio.CancelledError:
@@ -235,7 +236,7 @@ class Runtime:
 
     async def _worker(self):
         max_batch = conf.get("MAX_BATCH")
-        while True:
+        while not self.closed:
             if not self.queue:
                 self.work.clear()
                 await self.work.wait()
@@ -412,7 +413,7 @@ class Runtime:
         zsets = [timers.zset_key(), timers.zset_key(self.process_id)]
         poll = float(conf.get("SCHEDULER_POLL"))
         limit = 1000
-        while True:
+        while not self.closed:
             try:
                 self.timer_wake.clear()
                 now = protocol.now_ms()
@@ -451,7 +452,7 @@ class Runtime:
         interval = max(0.2, min(float(conf.get("PROCESS_TIMEOUT")) / 3.0, float(conf.get("MONITOR_INTERVAL"))))
         last_in = collections.Counter()
         last_t = time.monotonic()
-        while True:
+        while not self.closed:
             await asyncio.sleep(interval)
             try:
                 await self._beat()
@@ -504,7 +505,6 @@ def _dispatch_inbound(item):
     """Store a client's message, then hand it to ``_on_<channel>_event``."""
     from otree.models import Participant
 
-    from . import groups
     from .models import from_epoch_ms
 
     info = item.info
@@ -515,11 +515,13 @@ def _dispatch_inbound(item):
     event.save()
     if item.channel not in info.handlers:
         return
-    group = groups.load_by_key(info.gk)
-    lifecycle.refresh_live_state(group)
     participant = Participant.objects.get(pk=item.sock.participant_id)
     Event.participant.field.set_cached_value(event, participant)
     with transaction.atomic():
+        # the row lock makes handlers of one group take turns across server
+        # processes (PostgreSQL); SQLite's BEGIN IMMEDIATE does it (dbtuning)
+        group = info.model.objects.select_for_update().get(pk=info.pk)
+        lifecycle.refresh_live_state(group)
         getattr(group, "_on_%s_event" % item.channel)(event)
 
 

@@ -237,16 +237,16 @@ def test_bots_play_through_a_real_server(make_session, server):
 
 
 def _example_configs():
-    from settings_apps import REDWOOD_EXAMPLE_SESSION_CONFIGS
+    from otree.session import SESSION_CONFIGS_DICT
 
-    return {c["name"]: c for c in REDWOOD_EXAMPLE_SESSION_CONFIGS}
+    return {name: dict(config) for name, config in SESSION_CONFIGS_DICT.items()}
 
 
 @pytest.mark.e2e
 def test_otree_test_passes_for_every_example_config(redis_server):
     """``otree test <config>`` (oTree's bot runner) plays every example end to end."""
     names = _example_configs()
-    assert {"continuous_pd", "subperiod_pd", "mean_matching", "double_auction"} <= set(names)
+    assert {"decision_demo", "benchmark", "continuous_pd", "subperiod_pd", "mean_matching", "double_auction"} <= set(names)
     env = dict(os.environ)
     env.update({"PATH": harness.BIN + os.pathsep + env.get("PATH", ""),
                 "REDWOOD_REDIS_URL": redis_server.url(2), "PYTHONUNBUFFERED": "1"})

@@ -24,6 +24,11 @@ class Subsession(BaseSubsession):
 
 class Group(DecisionGroup):
     def period_length(self):
+        from otree_redwood.bots import is_bot_session
+
+        if is_bot_session(self.session):
+            # `otree test` bots play a short period
+            return self.session.config.get("bot_period_length", 3) if self.session.config.get("period_length") else None
         length = self.session.config.get("period_length", Constants.default_period_length)
         return length or None
 
