@@ -246,7 +246,8 @@ def _example_configs():
 def test_otree_test_passes_for_every_example_config(redis_server):
     """``otree test <config>`` (oTree's bot runner) plays every example end to end."""
     names = _example_configs()
-    assert {"decision_demo", "benchmark", "continuous_pd", "subperiod_pd", "mean_matching", "double_auction"} <= set(names)
+    expected = {"decision_demo", "benchmark", "continuous_pd", "subperiod_pd", "mean_matching", "double_auction"}
+    assert expected <= set(names)
     env = dict(os.environ)
     env.update({"PATH": harness.BIN + os.pathsep + env.get("PATH", ""),
                 "REDWOOD_REDIS_URL": redis_server.url(2), "PYTHONUNBUFFERED": "1"})
