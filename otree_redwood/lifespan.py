@@ -10,7 +10,34 @@ import logging
 logger = logging.getLogger(__name__)
 
 
+def enable_tcp_nodelay():
+    """Send small WebSocket frames at once (no Nagle delay).
+
+    asyncio 3.8 sets TCP_NODELAY only on sockets created with proto
+    IPPROTO_TCP; oTree's hypercorn listens on a socket made with proto 0, so
+    every accepted connection kept Nagle's algorithm, and a frame written
+    right after another waited for the client's delayed ACK (~40 ms).  The
+    benchmarks measured p99 44 ms -> 10 ms at 400 decisions/s with this.
+    """
+    import asyncio.base_events as base_events
+    import socket
+
+    if getattr(base_events._set_nodelay, "_redwood", False):
+        return
+
+    def _set_nodelay(sock):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+    _set_nodelay._redwood = True
+    base_events._set_nodelay = _set_nodelay
+
+
 def install():
+    enable_tcp_nodelay()
     from otree.channels import consumers as otree_consumers
 
     original = otree_consumers.LifespanApp
