@@ -52,35 +52,22 @@ class GroupInfo:
         "app_name", "pk", "gk", "model", "ct_id", "session_code", "bus",
         "members", "period_length", "num_subperiods", "rate_limit",
         "post_round_delay", "is_decision_group", "fast_decisions", "handlers", "server_only",
+        "seq_key", "decisions_key", "ratelimit_key", "sockets_key", "ratelimit_timer", "decide_keys",
     )
 
     def __init__(self, **kw):
         for name in self.__slots__:
             setattr(self, name, kw.get(name))
-
-    # Redis keys of this group
-    @property
-    def seq_key(self):
-        return redis_conn.key("seq", self.gk)
-
-    @property
-    def decisions_key(self):
-        return redis_conn.key("dec", self.gk)
-
-    @property
-    def ratelimit_key(self):
-        return redis_conn.key("rl", self.gk)
-
-    @property
-    def sockets_key(self):
-        return redis_conn.key("sock", self.gk)
-
-    @property
-    def round_number(self):
-        return None
-
-    def member_codes(self):
-        return list(self.members)
+        # Redis keys of this group, made once (the hot path uses them per message)
+        self.seq_key = redis_conn.key("seq", self.gk)
+        self.decisions_key = redis_conn.key("dec", self.gk)
+        self.ratelimit_key = redis_conn.key("rl", self.gk)
+        self.sockets_key = redis_conn.key("sock", self.gk)
+        self.ratelimit_timer = "rl:" + self.gk
+        self.decide_keys = [
+            self.decisions_key, self.seq_key, self.ratelimit_key, redis_conn.key("timers"),
+            redis_conn.key("gtimers", self.gk), redis_conn.key("timer", self.ratelimit_timer),
+        ]
 
 
 def get_group_model(app_name):

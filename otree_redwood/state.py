@@ -69,18 +69,6 @@ def script(client, name):
     return s
 
 
-def decide_keys(info):
-    tid = "rl:" + info.gk
-    return [
-        info.decisions_key,
-        info.seq_key,
-        info.ratelimit_key,
-        redis_conn.key("timers"),
-        redis_conn.key("gtimers", info.gk),
-        redis_conn.key("timer", tid),
-    ], tid
-
-
 def decide_mode(info):
     if info.num_subperiods and info.period_length:
         return "store"
@@ -90,9 +78,9 @@ def decide_mode(info):
 
 
 def decide_args(info, code, value_json, now_ms):
-    keys, tid = decide_keys(info)
     interval = float(info.rate_limit or 0) * 1000.0
-    return keys, [code, value_json, decide_mode(info), repr(now_ms), repr(interval), tid, info.gk]
+    return info.decide_keys, [code, value_json, decide_mode(info), repr(now_ms), repr(interval),
+                              info.ratelimit_timer, info.gk]
 
 
 def _s(b):
