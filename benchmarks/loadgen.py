@@ -550,6 +550,8 @@ def run(args):
             extra["DATABASE_URL"] = args.database_url
         if args.nodelay_fix:
             extra["REDWOOD_BENCH_NODELAY"] = "1"
+        if args.gc_freeze:
+            extra["REDWOOD_BENCH_GC_FREEZE"] = "1"
         if args.probe_timing:
             extra["REDWOOD_BENCH_PROBE_TIMING"] = "1"
         for i in range(args.servers):
@@ -841,7 +843,10 @@ def parser():
     p.add_argument("--no-count-sql", dest="count_sql", action="store_false",
                    help="do not load the SQL-counting probe into the servers")
     p.add_argument("--nodelay-fix", action="store_true",
-                   help="experiment: load the proposed TCP_NODELAY fix into the servers through the probe")
+                   help="experiment: load the TCP_NODELAY fix into the servers through the probe "
+                        "(the core has it since f4d7b5f)")
+    p.add_argument("--gc-freeze", action="store_true",
+                   help="experiment: gc.freeze() in the servers once their runtime has started")
     p.add_argument("--probe-timing", action="store_true",
                    help="time the pipeline phases, outbound legs and GC inside the servers (diagnostics)")
     p.add_argument("--profile", type=float, default=0,

@@ -18,9 +18,10 @@ Points:
   (e) 1, 2 and 4 server processes sharing Redis and the SQLite file, 600/s
   (f) overload: 2 x capacity for 10 s, then stop: every decision stored,
       every client converged within 1 s
-  (x) experiments, not part of the targets: the TCP_NODELAY fix proposed
-      for the core, loaded through the probe (--nodelay-fix); and a py-spy
-      profile of the server at 1000/s
+  (x) experiments, not part of the targets: gc.freeze() in the server at
+      1500/s (--gc-freeze), the server-side timings at 1500/s
+      (--probe-timing: pipeline phases, GC pauses), and a py-spy profile of
+      the server at 1000/s
   (t) timer lateness: 100 groups at 10 Hz for 60 s, 1 and 2 server processes
 """
 import argparse
@@ -219,12 +220,10 @@ def main(argv=None):
                                    "--warmup", "0", "--duration", "10", "--settle", "5"], tmp, log)
     if "x" in parts:
         res["x"] = [
-            run_point("x-a-nodelay", ["--groups", "20", "--group-size", "2", "--rate", "10", "--nodelay-fix"]
-                      + long_, tmp, log),
-            run_point("x-1000-nodelay", ["--groups", "20", "--group-size", "2", "--rate", "25", "--nodelay-fix"]
+            run_point("x-1500-gcfreeze", ["--groups", "20", "--group-size", "2", "--rate", "37.5", "--gc-freeze"]
                       + step, tmp, log),
-            run_point("x-1500-nodelay", ["--groups", "20", "--group-size", "2", "--rate", "37.5", "--nodelay-fix"]
-                      + step, tmp, log),
+            run_point("x-1500-probe-timing", ["--groups", "20", "--group-size", "2", "--rate", "37.5",
+                                              "--probe-timing"] + step, tmp, log),
         ]
         res["prof"] = run_point("x-profile", ["--groups", "20", "--group-size", "2", "--rate", "25", "--warmup", "3",
                                               "--duration", "12", "--profile", "10"], tmp, log)
@@ -303,7 +302,7 @@ def write_results(path, res, capacity, capacity_any, over, prof, timer_res, time
         L.append(row(r, "(e) %s server(s), 600/s" % r.get("servers", "?")))
     L.append(row(fo, "(f) overload %d/s for 10 s" % over))
     for r in res["x"]:
-        L.append(row(r, "(x) %s: TCP_NODELAY fix" % r.get("label", "")))
+        L.append(row(r, "(x) %s" % r.get("label", "")))
     L.append("")
     L.append("SQL / writes / commits: statements counted inside the server (benchmarks/_probe), per decision "
              "in the measured window; writes = INSERT + UPDATE + DELETE statements (a bulk INSERT of up to "
@@ -353,9 +352,9 @@ def write_results(path, res, capacity, capacity_any, over, prof, timer_res, time
             "%d server(s): p99 %s ms, delivered %s %%, server CPU %.2f ms/decision, commits/decision %s"
             % (r["servers"], f(r["lat_p99"]), f(r["delivered_pct"], 3), r["server_cpu_ms_per_decision"],
                f(r.get("commits_per_decision"), 2)) for r in e_ok)
-            + ". All processes write to one SQLite file: each commits its own batches, so batches get smaller "
-              "and commits per decision grow with the number of processes; on 2 cores, more processes also "
-              "compete for the same CPUs.")
+            + ". Every process runs its own pipeline (smaller batches, its own Redis round trips and commits) "
+              "and takes the lock of the one SQLite file to commit; on 2 cores the processes, Redis and the "
+              "clients also compete for the same CPUs.")
     L.append("")
     # latency legs
     L.append("## Where the latency goes")
@@ -374,12 +373,26 @@ def write_results(path, res, capacity, capacity_any, over, prof, timer_res, time
             name, f(r.get("leg_in_p50")), f(r.get("leg_in_p99")), f(r.get("leg_out_p50")), f(r.get("leg_out_p99")),
             f(r.get("mean_batch_items")), r["client_loop_lag_p99_ms"]))
     L.append("")
-    if not a.get("failed") and not res["x"][0].get("failed"):
-        xa = res["x"][0]
-        L.append("TCP_NODELAY experiment: the same load as (a) with the fix proposed for the core loaded into "
-                 "the server (benchmarks/_probe, `--nodelay-fix`): p99 %s ms instead of %s ms, batch -> receipt "
-                 "p99 %s ms instead of %s ms."
-                 % (f(xa["lat_p99"]), f(a["lat_p99"]), f(xa.get("leg_out_p99")), f(a.get("leg_out_p99"))))
+    xs = {r.get("label"): r for r in res.get("x", [])}
+    b1500 = [r for r in res["b"] if r.get("target_total_rate") == 1500 and not r.get("failed")]
+    gf, pt = xs.get("x-1500-gcfreeze"), xs.get("x-1500-probe-timing")
+    if gf and not gf.get("failed") and b1500:
+        L.append("gc.freeze() experiment at 1500/s (`--gc-freeze`): p99 %s ms, max %s ms, server CPU %.2f ms/decision; "
+                 "the same point without it in (b): p99 %s ms, max %s ms, %.2f ms/decision."
+                 % (f(gf["lat_p99"]), f(gf["lat_max"]), gf["server_cpu_ms_per_decision"], f(b1500[0]["lat_p99"]),
+                    f(b1500[0]["lat_max"]), b1500[0]["server_cpu_ms_per_decision"]))
+        L.append("")
+    if pt and not pt.get("failed") and pt.get("server_timing"):
+        L.append("Server-side timings at 1500/s (`--probe-timing`, ms; n = count):")
+        L.append("")
+        for pid, t in pt["server_timing"].items():
+            for k, v in (t or {}).items():
+                L.append("- %s: n %d, p50 %s, p99 %s, max %s" % (k, v["n"], v["p50"], v["p99"], v["max"]))
+        L.append("")
+        L.append("process = one pipeline batch (Redis, database, publish); db = its database phase; queue_wait = "
+                 "inbound message received -> its batch starts; to_deliver / to_sent = batch start -> frame handed "
+                 "to the socket / written to the transport; loop_lag = event-loop lateness on 5 ms sleeps; "
+                 "gcN = garbage-collector pauses of generation N.")
         L.append("")
     # profile
     if prof and not prof.get("failed") and prof.get("profile"):
@@ -431,7 +444,7 @@ def write_results(path, res, capacity, capacity_any, over, prof, timer_res, time
     L.append("## Commands")
     L.append("")
     L.append("```")
-    for r in [a] + res["b"] + [c, d] + res["e"] + [fo] + res["x"] + [prof]:
+    for r in [a] + res["b"] + [c, d] + res["e"] + [fo] + res.get("x", []) + [prof]:
         if r and r.get("command"):
             L.append(r["command"])
     if timer_cmd:

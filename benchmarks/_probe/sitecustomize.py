@@ -21,8 +21,11 @@ the wait of inbound messages in the pipeline queue, the outbound legs of each
 the transport), the lag of the server's event loop (5 ms sleeps), and the
 garbage collector's pauses per generation.
 
-With ``REDWOOD_BENCH_NODELAY=1`` it applies the TCP_NODELAY fix proposed for
-the core (see _nodelay_fix) - an experiment, reported separately.
+With ``REDWOOD_BENCH_NODELAY=1`` it applies the TCP_NODELAY fix that was
+proposed for the core (see _nodelay_fix; the core has its own since commit
+f4d7b5f, which makes this a no-op).  With ``REDWOOD_BENCH_GC_FREEZE=1`` it
+calls ``gc.freeze()`` once the runtime has started (experiment for a
+proposed core change: full collections then skip the start-up heap).
 
 Every 0.2 s a thread writes the figures to ``<dir>/probe-<pid>.json``
 (temporary file, then rename, so a reader never sees half a file).
@@ -39,7 +42,7 @@ _TIMING = bool(os.environ.get("REDWOOD_BENCH_PROBE_TIMING"))
 counts = {"statements": 0, "executemany_rows": 0, "commits": 0, "by_verb": {}}
 timing = {name: [] for name in ("process", "db", "queue_wait", "to_deliver", "to_sent", "loop_lag",
                                 "gc0", "gc1", "gc2")}
-_state = {"patched": False, "lag": False, "gc_t": 0.0}
+_state = {"patched": False, "lag": False, "gc_t": 0.0, "frozen": None}
 
 
 def _verb(sql):
@@ -200,6 +203,16 @@ def _writer():
                 "commits": counts["commits"], "by_verb": dict(counts["by_verb"]),
             }
             data.update(_runtime_stats())
+            if os.environ.get("REDWOOD_BENCH_GC_FREEZE") and _state["frozen"] is None:
+                rt_mod = sys.modules.get("otree_redwood.runtime")
+                if rt_mod is not None and any(getattr(rt, "started", False)
+                                              for rt in list(getattr(rt_mod, "_runtimes", {}).values())):
+                    import gc
+
+                    gc.collect()
+                    gc.freeze()
+                    _state["frozen"] = gc.get_freeze_count()
+            data["gc_frozen"] = _state["frozen"]
             if _TIMING:
                 rt_mod = sys.modules.get("otree_redwood.runtime")
                 if rt_mod is not None and not _state["patched"] and "otree_redwood.consumers" in sys.modules:
