@@ -169,6 +169,10 @@ def end_period(group):
         return False
     refresh_live_state(group)
     if info.is_decision_group:
+        # the row holds the final map, whichever process wrote last
+        live = state.read_decisions_sync(info)
+        if live:
+            state._mirror_to_row(group, protocol.dumps(live))
         if info.num_subperiods and info.period_length:
             seq, map_json = state.snapshot_sync(info)
             if seq is not None:

@@ -33,6 +33,12 @@ logger = logging.getLogger(__name__)
 
 _runtimes = {}
 
+# The group row's copy of group_decisions is written at most this often (and
+# before any handler, timer or lifecycle step runs): one UPDATE per group per
+# batch made small batches cost two writes per decision.  Redis holds the live
+# map; code that runs on the server always sees it fresh.
+ROW_FLUSH_SECONDS = 0.25
+
 
 def get_runtime():
     loop = asyncio.get_event_loop()
@@ -106,6 +112,8 @@ class Runtime:
         self.stats = Stats()
         self.redis = None
         self.pubsub = None
+        self.row_backlog = {}
+        self.row_flushed_at = 0.0
 
     # ---------------- start / stop ----------------
     async def start(self, scheduler=None):
@@ -134,6 +142,11 @@ class Runtime:
 
     async def stop(self):
         self.closed = True
+        if self.row_backlog:
+            try:
+                await db_sync(self._flush_rows)()
+            except Exception:
+                logger.exception("redwood runtime: writing group rows at stop failed")
         for t in self.tasks:
             t.cancel()
         if self.tasks:
@@ -239,7 +252,16 @@ class Runtime:
         while not self.closed:
             if not self.queue:
                 self.work.clear()
-                await self.work.wait()
+                if not self.row_backlog:
+                    await self.work.wait()
+                    continue
+                try:
+                    await asyncio.wait_for(self.work.wait(), ROW_FLUSH_SECONDS)
+                except asyncio.TimeoutError:
+                    try:
+                        await db_sync(self._flush_rows)()
+                    except Exception:
+                        logger.exception("redwood pipeline: writing group rows failed")
                 continue
             n = min(len(self.queue), max_batch)
             batch = [self.queue.popleft() for _ in range(n)]
@@ -347,11 +369,14 @@ class Runtime:
                                    subperiod=item.tick.kind == "subperiod")
             else:
                 sync_items.append(item)
-        if rows or row_updates:
+        for key, fields in row_updates.items():
+            self.row_backlog.setdefault(key, {}).update(fields)
+        due = sync_items or time.monotonic() - self.row_flushed_at >= ROW_FLUSH_SECONDS
+        if rows or (due and self.row_backlog):
             with transaction.atomic():
                 Event.objects.bulk_create(rows, batch_size=100)
-                for (model, pk), fields in row_updates.items():
-                    model.objects.filter(pk=pk).update(**fields)
+                if due:
+                    self._flush_rows()
         batch_ctx = messaging.Batch()
         with messaging.batch_context(batch_ctx):
             for item in sync_items:
@@ -375,6 +400,13 @@ class Runtime:
         for item in batch:
             outbox.extend(item.frames)
         return outbox
+
+    def _flush_rows(self):
+        """Write the latest group_decisions of each group to its row (sync)."""
+        backlog, self.row_backlog = self.row_backlog, {}
+        self.row_flushed_at = time.monotonic()
+        for (model, pk), fields in backlog.items():
+            model.objects.filter(pk=pk).update(**fields)
 
     def _outbound(self, rows, row_updates, item, info, seq, map_json, now, subperiod):
         from .models import from_epoch_ms

@@ -29,6 +29,15 @@ async def started_pair(make_session, ws, wait_map=True, **config):
     return session, gpk, a, b, ca, cb
 
 
+async def eventually(check, timeout=2.0):
+    """Poll ``check()`` until it is true (the group row is written behind)."""
+    loop = asyncio.get_event_loop()
+    deadline = loop.time() + timeout
+    while not check():
+        assert loop.time() < deadline, "condition not met in %.1f s" % timeout
+        await asyncio.sleep(0.05)
+
+
 async def expect_error(client, contains):
     msg = await client.recv_until(lambda m: m["channel"] == "error")
     assert contains in msg["payload"]["reason"], msg
@@ -227,7 +236,7 @@ async def test_burst_of_10000_from_one_client(make_session, ws):
     assert [e.value for e in stored] == list(range(n))
     from decision_demo.models import Group
 
-    assert Group.objects.get(pk=g1).group_decisions[a] == n - 1
+    await eventually(lambda: Group.objects.get(pk=g1).group_decisions[a] == n - 1)
     assert other_latency < 5.0
 
 

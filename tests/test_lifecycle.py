@@ -4,7 +4,7 @@ import threading
 
 from otree_redwood import redis_conn
 from otree_redwood.models import Event
-from tests.test_consumer import APP, events_of, started_pair
+from tests.test_consumer import APP, eventually, events_of, started_pair
 
 
 async def test_ready_runs_once_on_simultaneous_connects(make_session, ws, monkeypatch):
@@ -108,8 +108,7 @@ async def test_no_lost_updates_when_everyone_sends_at_once(make_session, ws):
         await c.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"] == final, timeout=30)
     from decision_demo.models import Group
 
-    await asyncio.sleep(0.2)
-    assert Group.objects.get(pk=gpk).group_decisions == final
+    await eventually(lambda: Group.objects.get(pk=gpk).group_decisions == final)
     last = events_of(gpk, "group_decisions")[-1]
     assert last.value == final
     assert len(events_of(gpk, "decisions")) == 4 * n
