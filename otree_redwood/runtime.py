@@ -24,6 +24,7 @@ import logging
 import time
 
 from asgiref.sync import sync_to_async
+from redis import exceptions as redis_exceptions
 from django.db import transaction
 
 from . import conf, lifecycle, messaging, protocol, redis_conn, state, timers
@@ -114,6 +115,7 @@ class Runtime:
         self.pubsub = None
         self.row_backlog = {}
         self.row_flushed_at = 0.0
+        self._shas = {}
 
     # ---------------- start / stop ----------------
     async def start(self, scheduler=None):
@@ -287,12 +289,12 @@ class Runtime:
         self.stats.batch_items += len(batch)
         now = protocol.now_ms()
         # phase 1: group state in Redis, one round trip for the batch
-        pipe = None
-        redis_items = []
+        calls = []  # (item, script name, keys, args)
         for item in batch:
             if item.kind == "in" and item.channel == "decisions" and item.info.fast_decisions:
                 item.value_json = protocol.dumps(item.payload)
                 keys, args = state.decide_args(item.info, item.sock.participant_code, item.value_json, now)
+                calls.append((item, "decide", keys, args))
             elif item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit"):
                 info = _cached_info(item.tick.gk)
                 if info is None:
@@ -300,22 +302,11 @@ class Runtime:
                 item.info = info
                 keys = [info.decisions_key, info.seq_key, info.ratelimit_key]
                 args = [repr(now), "1" if item.tick.kind == "ratelimit" else "0"]
-                script_name = "snapshot"
-                if pipe is None:
-                    pipe = self.redis.pipeline(transaction=False)
-                await state.script(self.redis, script_name)(keys=keys, args=args, client=pipe)
-                redis_items.append(item)
-                continue
-            else:
-                continue
-            if pipe is None:
-                pipe = self.redis.pipeline(transaction=False)
-            await state.script(self.redis, "decide")(keys=keys, args=args, client=pipe)
-            redis_items.append(item)
+                calls.append((item, "snapshot", keys, args))
         results = {}
-        if pipe is not None:
-            replies = await pipe.execute()
-            for item, res in zip(redis_items, replies):
+        if calls:
+            replies = await self._run_scripts(calls)
+            for (item, _, _, _), res in zip(calls, replies):
                 results[id(item)] = state.parse_result(res)
         for item in batch:
             if item.kind == "tick":
@@ -344,6 +335,26 @@ class Runtime:
                 else:
                     item.future.set_result(item.reply)
                 item.reply = None
+
+    async def _run_scripts(self, calls):
+        """EVALSHA every call in one pipeline; load the scripts only when needed.
+
+        (redis-py's Script objects send SCRIPT EXISTS before every pipeline:
+        a second round trip per batch.)
+        """
+        for attempt in (1, 2):
+            if not self._shas:
+                for name, source in (("decide", state.DECIDE_LUA), ("snapshot", state.SNAPSHOT_LUA)):
+                    self._shas[name] = await self.redis.script_load(source)
+            pipe = self.redis.pipeline(transaction=False)
+            for _, name, keys, args in calls:
+                pipe.evalsha(self._shas[name], len(keys), *keys, *args)
+            try:
+                return await pipe.execute()
+            except redis_exceptions.NoScriptError:
+                if attempt == 2:
+                    raise
+                self._shas.clear()  # Redis restarted or flushed its scripts
 
     def _db_phase(self, batch, results, now):
         """Store the batch; run handlers and timer actions; return the outbox."""

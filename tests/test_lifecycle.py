@@ -228,3 +228,14 @@ def test_fake_lock_and_legacy_imports():
 
     with fake_lock():
         pass
+
+
+async def test_decisions_survive_redis_script_flush(make_session, ws):
+    """After Redis lost its scripts (restart, SCRIPT FLUSH) they are loaded again."""
+    _, gpk, a, b, ca, cb = await started_pair(make_session, ws)
+    await ca.send("decisions", 0.2)
+    await cb.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"][a] == 0.2)
+    redis_conn.get_sync().script_flush()
+    await ca.send("decisions", 0.3)
+    await cb.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"][a] == 0.3)
+    assert [e.value for e in events_of(gpk, "decisions")] == [0.2, 0.3]
