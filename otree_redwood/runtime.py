@@ -413,11 +413,19 @@ class Runtime:
         return outbox
 
     def _flush_rows(self):
-        """Write the latest group_decisions of each group to its row (sync)."""
+        """Write the latest maps of every waiting group to its row (sync).
+
+        One UPDATE ... CASE statement per model and set of fields (at most
+        200 rows each), whatever the number of groups.
+        """
         backlog, self.row_backlog = self.row_backlog, {}
         self.row_flushed_at = time.monotonic()
+        by_shape = collections.defaultdict(list)
         for (model, pk), fields in backlog.items():
-            model.objects.filter(pk=pk).update(**fields)
+            by_shape[(model, tuple(sorted(fields)))].append((pk, fields))
+        for (model, names), rows in by_shape.items():
+            for i in range(0, len(rows), 200):
+                _update_rows(model, names, rows[i:i + 200])
 
     def _outbound(self, rows, row_updates, item, info, seq, map_json, now, subperiod):
         from .models import from_epoch_ms
@@ -529,6 +537,28 @@ class Runtime:
             payload = protocol.dumps({"process": self.process_id, "ts": protocol.now_ms(), "groups": groups_})
             pipe.publish(redis_conn.key("mon", session_code), payload)
         await pipe.execute()
+
+
+def _update_rows(model, names, rows):
+    """UPDATE t SET f = CASE id WHEN .. THEN .. END, ... WHERE id IN (..)."""
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    pk_col = quote(model._meta.pk.column)
+    sets, params = [], []
+    for name in names:
+        field = model._meta.get_field(name)
+        whens = []
+        for pk, fields in rows:
+            whens.append("WHEN %s THEN %s")
+            params.extend([pk, field.get_prep_value(fields[name])])
+        sets.append("%s = CASE %s %s END" % (quote(field.column), pk_col, " ".join(whens)))
+    ids = [pk for pk, _ in rows]
+    sql = "UPDATE %s SET %s WHERE %s IN (%s)" % (
+        quote(model._meta.db_table), ", ".join(sets), pk_col, ", ".join(["%s"] * len(ids))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params + ids)
 
 
 def _cached_info(gk):

@@ -239,3 +239,19 @@ async def test_decisions_survive_redis_script_flush(make_session, ws):
     await ca.send("decisions", 0.3)
     await cb.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"][a] == 0.3)
     assert [e.value for e in events_of(gpk, "decisions")] == [0.2, 0.3]
+
+
+async def test_rows_of_many_groups_written_behind_with_their_own_maps(make_session, ws):
+    from decision_demo.models import Group
+
+    session, groups = make_session(APP, 12)
+    clients = {}
+    for gpk, codes in groups:
+        clients[gpk] = [await ws(APP, gpk, c) for c in codes]
+    for cs in clients.values():
+        for c in cs:
+            await c.recv_until(lambda m: m["channel"] == "group_decisions")
+    for i, (gpk, codes) in enumerate(groups):
+        await clients[gpk][1].send("decisions", i)
+    expected = {gpk: {codes[0]: 0.5, codes[1]: i} for i, (gpk, codes) in enumerate(groups)}
+    await eventually(lambda: {g.pk: g.group_decisions for g in Group.objects.filter(pk__in=expected)} == expected)
