@@ -40,6 +40,9 @@ _runtimes = {}
 # map; code that runs on the server always sees it fresh.
 ROW_FLUSH_SECONDS = 0.25
 
+# A batch this large means the pipeline is behind: see _process.
+OVERLOAD_BATCH = 64
+
 
 def get_runtime():
     loop = asyncio.get_event_loop()
@@ -290,10 +293,22 @@ class Runtime:
         now = protocol.now_ms()
         # phase 1: group state in Redis, one round trip for the batch
         calls = []  # (item, script name, keys, args)
+        last_of_group = None
+        if len(batch) >= OVERLOAD_BATCH:
+            # Overloaded: every decision is stored, but a group gets one
+            # broadcast per batch (its map after the batch's last decision)
+            # instead of one per decision.  Clients need the latest map; the
+            # queue drains faster, so they converge soon after a burst.
+            last_of_group = {}
+            for item in batch:
+                if item.kind == "in" and item.channel == "decisions" and item.info.fast_decisions:
+                    last_of_group[item.info.gk] = item
         for item in batch:
             if item.kind == "in" and item.channel == "decisions" and item.info.fast_decisions:
                 item.value_json = protocol.dumps(item.payload)
                 keys, args = state.decide_args(item.info, item.sock.participant_code, item.value_json, now)
+                if last_of_group is not None and args[2] == "now" and last_of_group[item.info.gk] is not item:
+                    args[2] = "store"
                 calls.append((item, "decide", keys, args))
             elif item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit"):
                 info = _cached_info(item.tick.gk)
