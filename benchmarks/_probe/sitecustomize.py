@@ -228,25 +228,11 @@ def _writer():
 
 
 def _nodelay_fix():
-    """Experiment: the TCP_NODELAY fix proposed for the core.
+    """The TCP_NODELAY fix, now in the core (otree_redwood.lifespan); kept so
+    that ``REDWOOD_BENCH_NODELAY=1`` runs of older commits stay comparable."""
+    from otree_redwood.lifespan import enable_tcp_nodelay
 
-    asyncio (3.8) sets TCP_NODELAY only on sockets whose ``proto`` is
-    IPPROTO_TCP; oTree's hypercorn creates its listening socket with
-    ``socket.socket(AF_INET, SOCK_STREAM)`` (proto 0), so every accepted
-    WebSocket keeps Nagle's algorithm on.  This sets TCP_NODELAY on every
-    TCP stream socket, whatever its proto.
-    """
-    import asyncio.base_events as be
-    import socket
-
-    def _set_nodelay(sock):
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.type == socket.SOCK_STREAM:
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
-
-    be._set_nodelay = _set_nodelay
+    enable_tcp_nodelay()
 
 
 if _DIR:
