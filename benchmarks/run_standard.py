@@ -93,7 +93,7 @@ def _run_point_once(tag, args, tmp, log):
     t = time.time()
     proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     text = proc.stdout.decode("utf-8", "replace")
-    text = "\n".join(l for l in text.splitlines() if "ryptography" not in l and "from cryptography" not in l)
+    text = "\n".join(line for line in text.splitlines() if "ryptography" not in line)
     print(text, flush=True)
     log.append("$ " + shown + "\n" + text)
     if proc.returncode != 0 or not os.path.exists(out):
@@ -235,7 +235,7 @@ def main(argv=None):
         print("\n$ " + timer_cmd, flush=True)
         wait_quiet(OPTS["quiet"], OPTS["quiet_wait"])
         proc = subprocess.run([PY] + targs + ["--json", tj], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        text = "\n".join(l for l in proc.stdout.decode("utf-8", "replace").splitlines() if "ryptography" not in l)
+        text = "\n".join(line for line in proc.stdout.decode("utf-8", "replace").splitlines() if "ryptography" not in line)
         print(text, flush=True)
         if os.path.exists(tj):
             with open(tj) as fh:

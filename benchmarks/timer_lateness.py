@@ -242,7 +242,7 @@ def run(args, n_servers):
             bus_late.append(recv - (first_by_group[gk] + k * interval))
         bus_missed, bus_doubled, _ = tick_check(bus_ticks, first_by_group, interval, n)
         per_timer = collections.Counter(tid for kind, tid, _ in lateness if kind == "subperiod")
-        fire = sorted(l for kind, _, l in lateness if kind == "subperiod")
+        fire = sorted(late for kind, _, late in lateness if kind == "subperiod")
         bus_late.sort()
         server_cpu = sum(c1 - cpu0[g].get(pid, 0.0) for g in pgids for pid, c1 in cpu1[g].items())
         window = (time.time() - t0 / 1000.0)
