@@ -193,6 +193,7 @@ def group_rows(session_code):
 
 class _AdminSessionPage(vanilla.View):
     template_name = None
+    tab = None  # which redwood tab of admin_base.html is active
     with_groups = False
 
     def get(self, request, session_code):
@@ -209,7 +210,8 @@ class _AdminSessionPage(vanilla.View):
         }
         if self.with_groups:
             page["groups"] = group_rows(code)
-        context = {"session": session, "page": page, "is_debug": settings.DEBUG, "request": request}
+        context = {"session": session, "page": page, "is_debug": settings.DEBUG, "request": request,
+                   "redwood_tab": self.tab}
         return render(request, self.template_name, context)
 
 
@@ -217,12 +219,14 @@ class MonitorView(_AdminSessionPage):
     """Live view of a session's groups: connections, period, rates, decisions."""
 
     template_name = "otree_redwood/monitor.html"
+    tab = "monitor"
 
 
 class DebugView(_AdminSessionPage):
     """Replays a stored session's events group by group, at their original pace."""
 
     template_name = "otree_redwood/debug.html"
+    tab = "replay"
     with_groups = True
 
 
