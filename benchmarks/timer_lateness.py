@@ -13,7 +13,7 @@ publishes it on the group's bus channel.
 Measured:
 
 * fire lateness: what the servers push to the Redis list ``rw:lateness``
-  (``kind|timer_id|lateness_ms``): the time from a tick's due time to the
+  (``kind|timer_id|due_ms|lateness_ms``): the time from a tick's due time to the
   start of the pipeline batch that runs it (this process drains the list
   every 2 s, so no entry is lost to the list's trim);
 * publish lateness: due time -> the tick's frame received by a pub/sub
@@ -94,10 +94,31 @@ def drain_lateness(r, key):
     pipe.delete(key)
     entries, _ = pipe.execute()
     out = []
-    for e in entries:
-        kind, tid, late = e.decode().rsplit("|", 2)
-        out.append((kind, tid, float(late)))
+    for e in reversed(entries):  # LPUSH: newest first
+        kind, _, rest = e.decode().partition("|")
+        tid, due, late = rest.rsplit("|", 2)
+        out.append((kind, tid, float(late), float(due)))
     return out
+
+
+def stall_episodes(lateness, threshold=5.0, gap=100.0):
+    """Group ticks later than ``threshold`` ms into episodes by due time.
+
+    Ticks due less than ``gap`` ms apart belong to one episode.  Tells apart
+    a p99 made of a few long stalls (garbage collection, a checkpoint) from
+    one made of many small delays (a busy CPU).
+    """
+    late = sorted((due, ms) for _, _, ms, due in lateness if ms > threshold)
+    episodes = []
+    for due, ms in late:
+        if episodes and due - episodes[-1]["end"] < gap:
+            e = episodes[-1]
+            e["end"] = due
+            e["ticks"] += 1
+            e["max"] = max(e["max"], ms)
+        else:
+            episodes.append({"start": due, "end": due, "ticks": 1, "max": ms})
+    return episodes
 
 
 def tick_check(ticks_by_group, first_by_group, interval, n):
@@ -241,8 +262,10 @@ def run(args, n_servers):
             k = round((ts - first_by_group[gk]) / interval)
             bus_late.append(recv - (first_by_group[gk] + k * interval))
         bus_missed, bus_doubled, _ = tick_check(bus_ticks, first_by_group, interval, n)
-        per_timer = collections.Counter(tid for kind, tid, _ in lateness if kind == "subperiod")
-        fire = sorted(late for kind, _, late in lateness if kind == "subperiod")
+        per_timer = collections.Counter(tid for kind, tid, _, _ in lateness if kind == "subperiod")
+        fire = sorted(late for kind, _, late, _ in lateness if kind == "subperiod")
+        episodes = stall_episodes([e for e in lateness if e[0] == "subperiod"])
+        big = sorted(episodes, key=lambda e: -e["ticks"])[:3]
         bus_late.sort()
         server_cpu = sum(c1 - cpu0[g].get(pid, 0.0) for g in pgids for pid, c1 in cpu1[g].items())
         window = (time.time() - t0 / 1000.0)
@@ -268,6 +291,10 @@ def run(args, n_servers):
             "commits_per_tick": pr["commits"] / max(1, len(fire)),
             "mean_batch_items": pr["batch_items"] / max(1, pr["batches"]),
             "window_s": window,
+            "late_over_5ms": sum(e["ticks"] for e in episodes),
+            "stall_episodes": len(episodes),
+            "worst_episodes": [{"at_s": round((e["start"] - t0) / 1000.0, 2), "length_ms": round(e["end"] - e["start"], 1),
+                                "ticks": e["ticks"], "max_ms": round(e["max"], 1)} for e in big],
             "timers_left": r.zcard(timers.zset_key()),
         }
         if args.probe_timing:
@@ -304,6 +331,10 @@ def report(o):
         % (fmt(o["fire_p50"], 2), fmt(o["fire_p99"], 2), fmt(o["fire_max"], 2), o["fired"], o["expected_ticks"]),
         "publish lateness ms (due -> frame at a bus subscriber): p50 %s p99 %s max %s"
         % (fmt(o["bus_p50"], 2), fmt(o["bus_p99"], 2), fmt(o["bus_max"], 2)),
+        "ticks later than 5 ms: %d in %d episodes; largest: %s"
+        % (o["late_over_5ms"], o["stall_episodes"], ", ".join(
+            "%d ticks over %g ms at %g s (max %g ms)" % (e["ticks"], e["length_ms"], e["at_s"], e["max_ms"])
+            for e in o["worst_episodes"]) or "-"),
         "database: %d group_decisions events; missed %d, doubled %d, groups with a wrong count %d; "
         "bus: %d frames, missed %d, doubled %d; timers fired more than n: %d, fewer: %d; timers left %d"
         % (o["db_ticks"], o["missed"], o["doubled"], o["groups_wrong_count"], o["bus_frames"], o["bus_missed"],

@@ -19,7 +19,6 @@ One ``Runtime`` lives on each event loop (one per server process):
 """
 import asyncio
 import collections
-import json
 import logging
 import time
 
@@ -119,6 +118,7 @@ class Runtime:
         self.row_backlog = {}
         self.row_flushed_at = 0.0
         self._shas = {}
+        self.lateness_key = None
 
     # ---------------- start / stop ----------------
     async def start(self, scheduler=None):
@@ -129,6 +129,7 @@ class Runtime:
                 return
             self.redis = redis_conn.get_async()
             self.wake_channel = redis_conn.key("wake")
+            self.lateness_key = redis_conn.key("lateness")
             self.pubsub = self.redis.pubsub()
             await self.pubsub.subscribe(self.wake_channel)
             await self._beat()
@@ -303,6 +304,13 @@ class Runtime:
             for item in batch:
                 if item.kind == "in" and item.channel == "decisions" and item.info.fast_decisions:
                     last_of_group[item.info.gk] = item
+        missing = {item.tick.gk for item in batch
+                   if item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit")
+                   and _cached_info(item.tick.gk) is None}
+        if missing:
+            # groups without a socket in this process: one trip to the sync
+            # thread for all of them, not one per tick
+            await db_sync(_load_infos)(missing)
         for item in batch:
             if item.kind == "in" and item.channel == "decisions" and item.info.fast_decisions:
                 item.value_json = protocol.dumps(item.payload)
@@ -312,8 +320,8 @@ class Runtime:
                 calls.append((item, "decide", keys, args))
             elif item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit"):
                 info = _cached_info(item.tick.gk)
-                if info is None:
-                    info = await db_sync(_load_info)(item.tick.gk)
+                if info is None:  # the group is gone: nothing to snapshot
+                    continue
                 item.info = info
                 keys = [info.decisions_key, info.seq_key, info.ratelimit_key]
                 args = [repr(now), "1" if item.tick.kind == "ratelimit" else "0"]
@@ -338,8 +346,10 @@ class Runtime:
             for ch, message in outbox:
                 pub.publish(ch, message)
             if lateness:
-                key = redis_conn.key("lateness")
-                pub.lpush(key, *["%s|%s|%.3f" % (i.tick.kind, i.tick.id, i.due_late) for i in lateness])
+                key = self.lateness_key
+                # "kind|timer id|due ms|lateness ms", newest first (benchmarks, tests)
+                pub.lpush(key, *["%s|%s|%.1f|%.3f" % (i.tick.kind, i.tick.id, i.tick.due_ms, i.due_late)
+                                 for i in lateness])
                 pub.ltrim(key, 0, 199999)
             await pub.execute()
             self.stats.published += len(outbox)
@@ -381,14 +391,12 @@ class Runtime:
         for item in batch:
             if item.kind == "in" and item.value_json is not None:
                 info = item.info
-                rows.append(Event(
-                    timestamp=from_epoch_ms(item.t_ms), content_type_id=info.ct_id, group_pk=info.pk,
-                    channel="decisions", participant_id=item.sock.participant_id, value=item.payload,
-                ))
+                rows.append((from_epoch_ms(item.t_ms), info.ct_id, info.pk, "decisions",
+                             item.sock.participant_id, item.value_json, None))
                 seq, map_json = results.get(id(item), (None, None))
                 if seq is not None:
                     self._outbound(rows, row_updates, item, info, seq, map_json, now, subperiod=False)
-            elif item.kind == "tick" and item.info is not None:
+            elif item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit"):
                 seq, map_json = results.get(id(item), (None, None))
                 if seq is not None:
                     self._outbound(rows, row_updates, item, item.info, seq, map_json, now,
@@ -400,7 +408,7 @@ class Runtime:
         due = sync_items or time.monotonic() - self.row_flushed_at >= ROW_FLUSH_SECONDS
         if rows or (due and self.row_backlog):
             with transaction.atomic():
-                Event.objects.bulk_create(rows, batch_size=100)
+                _insert_events(rows)
                 if due:
                     self._flush_rows()
         batch_ctx = messaging.Batch()
@@ -445,11 +453,9 @@ class Runtime:
     def _outbound(self, rows, row_updates, item, info, seq, map_json, now, subperiod):
         from .models import from_epoch_ms
 
-        value = json.loads(map_json)
-        rows.append(Event(
-            timestamp=from_epoch_ms(now), content_type_id=info.ct_id, group_pk=info.pk,
-            channel="group_decisions", value=value, seq=seq,
-        ))
+        # the map is JSON text from Redis: stored and sent as it is
+        value = messaging.RawJSON(map_json)
+        rows.append((from_epoch_ms(now), info.ct_id, info.pk, "group_decisions", None, map_json, seq))
         fields = row_updates.setdefault((info.model, info.pk), {})
         fields["group_decisions"] = value
         if subperiod:
@@ -475,34 +481,35 @@ class Runtime:
 
     # ---------------- scheduler ----------------
     async def _scheduler(self):
+        """Claim due timers and feed them to the pipeline; sleep until the next.
+
+        One script call per wake-up claims from both sets (shared timers and
+        this process's own) and returns the next due time.
+        """
         claim = self.redis.register_script(timers.CLAIM_LUA)
         zsets = [timers.zset_key(), timers.zset_key(self.process_id)]
         poll = float(conf.get("SCHEDULER_POLL"))
         limit = 1000
+        prefixes = [timers.hash_prefix(), timers.group_set_prefix()]
         while not self.closed:
             try:
                 self.timer_wake.clear()
-                now = protocol.now_ms()
-                full = False
-                for z in zsets:
-                    args = [repr(now), limit, timers.hash_prefix(), timers.group_set_prefix()]
-                    flat = await claim(keys=[z], args=args)
-                    ticks = timers.parse_claim(flat)
-                    for t in ticks:
-                        self.submit_tick(t)
-                    full = full or len(ticks) >= limit
-                if full:
+                flat = await claim(keys=zsets, args=[repr(protocol.now_ms()), limit] + prefixes)
+                ticks, next_due = timers.parse_claim_reply(flat)
+                for t in ticks:
+                    self.submit_tick(t)
+                if len(ticks) >= limit:
                     continue
                 delay = poll
-                for z in zsets:
-                    head = await self.redis.zrange(z, 0, 0, withscores=True)
-                    if head:
-                        delay = min(delay, max(0.0, (head[0][1] - protocol.now_ms()) / 1000.0))
-                if delay > 0:
+                if next_due is not None:
+                    delay = min(delay, max(0.0, (next_due - protocol.now_ms()) / 1000.0))
+                if delay > 0 and not self.timer_wake.is_set():
+                    # a timer handle is cheaper than wait_for's extra task
+                    wake = self.loop.call_later(delay, self.timer_wake.set)
                     try:
-                        await asyncio.wait_for(self.timer_wake.wait(), delay)
-                    except asyncio.TimeoutError:
-                        pass
+                        await self.timer_wake.wait()
+                    finally:
+                        wake.cancel()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -554,6 +561,40 @@ class Runtime:
         await pipe.execute()
 
 
+_EVENT_COLUMNS = ("timestamp", "content_type", "group_pk", "channel", "participant", "value", "seq")
+_INSERT_CHUNK = 100  # rows per statement (SQLite allows 999 parameters)
+
+
+def _insert_events(rows):
+    """Store events with multi-row INSERTs, without building model instances.
+
+    ``rows`` are tuples in the order of _EVENT_COLUMNS, with an aware
+    datetime first and the value as JSON text (what the JSON field would
+    write); this is the hot path of every decision and timer tick.
+    """
+    from django.db import connection
+
+    if not rows:
+        return
+    ops = connection.ops
+    quote = ops.quote_name
+    meta = Event._meta
+    cols = ", ".join(quote(meta.get_field(name).column) for name in _EVENT_COLUMNS)
+    one = "(" + ", ".join(["%s"] * len(_EVENT_COLUMNS)) + ")"
+    adapt = ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        for i in range(0, len(rows), _INSERT_CHUNK):
+            chunk = rows[i:i + _INSERT_CHUNK]
+            params = []
+            for row in chunk:
+                params.append(adapt(row[0]))
+                params.extend(row[1:])
+            cursor.execute(
+                "INSERT INTO %s (%s) VALUES %s" % (quote(meta.db_table), cols, ", ".join([one] * len(chunk))),
+                params,
+            )
+
+
 def _update_rows(model, names, rows):
     """UPDATE t SET f = CASE id WHEN .. THEN .. END, ... WHERE id IN (..)."""
     from django.db import connection
@@ -566,7 +607,8 @@ def _update_rows(model, names, rows):
         whens = []
         for pk, fields in rows:
             whens.append("WHEN %s THEN %s")
-            params.extend([pk, field.get_prep_value(fields[name])])
+            value = fields[name]
+            params.extend([pk, str(value) if isinstance(value, messaging.RawJSON) else field.get_prep_value(value)])
         sets.append("%s = CASE %s %s END" % (quote(field.column), pk_col, " ".join(whens)))
     ids = [pk for pk, _ in rows]
     sql = "UPDATE %s SET %s WHERE %s IN (%s)" % (
@@ -583,10 +625,15 @@ def _cached_info(gk):
     return groups.cached(app, pk)
 
 
-def _load_info(gk):
+def _load_infos(gks):
+    """Build (and cache) the GroupInfo of each group key; skip deleted groups."""
     from . import groups
 
-    return groups.info_for(groups.load_by_key(gk))
+    for gk in gks:
+        try:
+            groups.info_for(groups.load_by_key(gk))
+        except groups.Refused:
+            logger.warning("timer for %s: the group no longer exists", gk)
 
 
 def _dispatch_inbound(item):

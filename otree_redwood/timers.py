@@ -22,34 +22,54 @@ from . import protocol, redis_conn
 
 logger = logging.getLogger(__name__)
 
+# KEYS: the timer sorted sets to claim from (shared, this process's own)
+# ARGV: now_ms, limit, timer hash prefix, group set prefix
+# Returns {next_due, t1 fields.., t2 fields.., ...}: next_due is the score of
+# the earliest timer left in any of the sets ('' when they are empty), so one
+# round trip both claims what is due and tells the scheduler how long to sleep.
 CLAIM_LUA = r"""
-local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for i = 1, #ids, 2 do
-  local id = ids[i]
-  local score = ids[i + 1]
-  local hk = ARGV[3] .. id
-  local h = redis.call('HMGET', hk, 'kind', 'group', 'k', 'n', 'first', 'interval', 'data')
-  redis.call('ZREM', KEYS[1], id)
-  if h[1] then
-    local k = tonumber(h[3]) or 0
-    local n = tonumber(h[4]) or 1
-    if k + 1 < n then
-      redis.call('HSET', hk, 'k', k + 1)
-      redis.call('ZADD', KEYS[1], tonumber(h[5]) + (k + 1) * tonumber(h[6]), id)
-    else
-      redis.call('DEL', hk)
-      if h[2] then redis.call('SREM', ARGV[4] .. h[2], id) end
+local limit = tonumber(ARGV[2])
+local out = {''}
+local taken = 0
+for z = 1, #KEYS do
+  if taken >= limit then break end
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[z], '-inf', ARGV[1], 'WITHSCORES', 'LIMIT', 0, limit - taken)
+  for i = 1, #ids, 2 do
+    local id = ids[i]
+    local score = ids[i + 1]
+    local hk = ARGV[3] .. id
+    local h = redis.call('HMGET', hk, 'kind', 'group', 'k', 'n', 'first', 'interval', 'data')
+    redis.call('ZREM', KEYS[z], id)
+    taken = taken + 1
+    if h[1] then
+      local k = tonumber(h[3]) or 0
+      local n = tonumber(h[4]) or 1
+      if k + 1 < n then
+        redis.call('HSET', hk, 'k', k + 1)
+        redis.call('ZADD', KEYS[z], tonumber(h[5]) + (k + 1) * tonumber(h[6]), id)
+      else
+        redis.call('DEL', hk)
+        if h[2] then redis.call('SREM', ARGV[4] .. h[2], id) end
+      end
+      table.insert(out, id)
+      table.insert(out, h[1])
+      table.insert(out, h[2] or '')
+      table.insert(out, tostring(k))
+      table.insert(out, tostring(n))
+      table.insert(out, score)
+      table.insert(out, h[7] or '')
     end
-    table.insert(out, id)
-    table.insert(out, h[1])
-    table.insert(out, h[2] or '')
-    table.insert(out, tostring(k))
-    table.insert(out, tostring(n))
-    table.insert(out, score)
-    table.insert(out, h[7] or '')
   end
 end
+local next_due = nil
+for z = 1, #KEYS do
+  local head = redis.call('ZRANGE', KEYS[z], 0, 0, 'WITHSCORES')
+  if head[2] then
+    local sc = tonumber(head[2])
+    if next_due == nil or sc < next_due then next_due = sc end
+  end
+end
+if next_due ~= nil then out[1] = string.format('%.3f', next_due) end
 return out
 """
 
@@ -99,10 +119,12 @@ class Tick:
         return "Tick(%s %s k=%s/%s)" % (self.kind, self.gk, self.k, self.n)
 
 
-def parse_claim(flat):
-    ticks = []
+def parse_claim_reply(flat):
+    """(ticks, next due ms or None) from a CLAIM_LUA reply."""
     s = lambda b: b.decode("utf-8") if isinstance(b, bytes) else b  # noqa: E731
-    for i in range(0, len(flat), 7):
+    head = s(flat[0]) if flat else ""
+    ticks = []
+    for i in range(1, len(flat), 7):
         data = s(flat[i + 6])
         ticks.append(
             Tick(
@@ -110,7 +132,12 @@ def parse_claim(flat):
                 int(s(flat[i + 4])), float(s(flat[i + 5])), json.loads(data) if data else None,
             )
         )
-    return ticks
+    return ticks, (float(head) if head else None)
+
+
+def parse_claim(flat):
+    """The ticks of a CLAIM_LUA reply."""
+    return parse_claim_reply(flat)[0]
 
 
 def schedule_sync(timer_id, kind, gk, first_ms, interval_ms=0.0, n=1, data=None, owner=None):
