@@ -185,6 +185,8 @@ def run(args, n_servers):
         }
         if args.probe_timing:
             extra["REDWOOD_BENCH_PROBE_TIMING"] = "1"
+        if args.gc_freeze:
+            extra["REDWOOD_BENCH_GC_FREEZE"] = "1"
         for i in range(n_servers):
             servers.append(harness.ServerProcess(db_path, url, extra_env=extra,
                                                  log_path=os.path.join(tmp, "server-%d.log" % i)).start())
@@ -358,6 +360,8 @@ def parser():
     p.add_argument("--progress", action="store_true")
     p.add_argument("--probe-timing", action="store_true",
                    help="time the pipeline phases, event-loop lag and GC inside the servers (diagnostics)")
+    p.add_argument("--gc-freeze", action="store_true",
+                   help="servers call gc.freeze() once started (experiment; see benchmarks/_probe)")
     p.add_argument("--json", default=None)
     p.add_argument("--keep", action="store_true")
     return p

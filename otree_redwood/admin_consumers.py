@@ -24,6 +24,7 @@ import asyncio
 import json
 import logging
 
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf.urls import url
 
@@ -42,9 +43,8 @@ _GD_PREFIX = '{"channel":"group_decisions"'
 
 
 def _db(fn):
-    from . import runtime
-
-    return runtime.db_sync(fn)
+    # oTree's sync thread: the admin's reads never hold up the live pipeline
+    return sync_to_async(fn, thread_sensitive=True)
 
 
 def session_exists(code):

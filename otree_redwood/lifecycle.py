@@ -1,8 +1,8 @@
 """The life of a group: connects, the once-only ready hook, periods, disconnects.
 
-Each function here is synchronous database work, run on the one thread that
-oTree gives to synchronous code (via ``sync_to_async``), never on the event
-loop.  Which sockets are connected is kept in Redis (one hash per group, one
+Each function here is synchronous database work, run in order by the
+pipeline on its database thread (runtime.db_sync), never on the event loop.
+Which sockets are connected is kept in Redis (one hash per group, one
 heartbeat key per server process), so every process sees the same picture and
 sockets of a process that died stop counting once its heartbeat expires.
 """

@@ -19,7 +19,9 @@ One ``Runtime`` lives on each event loop (one per server process):
 """
 import asyncio
 import collections
+import concurrent.futures
 import logging
+import threading
 import time
 
 from asgiref.sync import sync_to_async
@@ -67,10 +69,59 @@ def wake_local_schedulers():
                 pass
 
 
+_db_executor = None
+_db_executor_lock = threading.Lock()
+
+
+def _own_db_thread():
+    """Whether the pipeline gets a database thread (and connection) of its own.
+
+    Not on an in-memory database (oTree's devserver): it lives in one
+    connection's shared cache, whose table locks do not wait.
+    """
+    from django.db import connection
+
+    return "memory" not in str(connection.settings_dict.get("NAME", ""))
+
+
+def _executor():
+    global _db_executor
+    with _db_executor_lock:
+        if _db_executor is None:
+            _db_executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="redwood-db")
+        return _db_executor
+
+
+def _in_db_thread(fn, args):
+    from django.db import connection
+    from django.db.utils import InterfaceError, OperationalError
+
+    try:
+        return fn(*args)
+    except (InterfaceError, OperationalError):
+        # a broken connection (database restarted, network): the next call
+        # opens a new one
+        if not connection.in_atomic_block:
+            connection.close()
+        raise
+
+
 def db_sync(fn):
-    # oTree runs all sync code on one thread; keep the DB connection open
-    # between batches (channels' database_sync_to_async would close it).
-    return sync_to_async(fn, thread_sensitive=True)
+    """Run the sync callable ``fn`` in the pipeline's database thread.
+
+    The pipeline's database work runs, in order, on one thread of its own
+    with its own connection, kept open between batches.  oTree's pages and
+    exports run on oTree's sync thread, so a long export or a slow page
+    cannot hold up the live traffic (and oTree closing its connection after
+    each request does not close ours).
+    """
+    if not _own_db_thread():
+        return sync_to_async(fn, thread_sensitive=True)
+
+    async def run(*args):
+        return await asyncio.get_event_loop().run_in_executor(_executor(), _in_db_thread, fn, args)
+
+    return run
 
 
 class Item:

@@ -198,10 +198,25 @@ async def _next(comm, predicate, timeout=5):
             return msg
 
 
+async def _wait_connection_row(code, timeout=5):
+    """The socket is accepted before its connect phase stores the Connection row."""
+    from asgiref.sync import sync_to_async
+
+    from otree_redwood.models import Connection
+
+    exists = sync_to_async(lambda: Connection.objects.filter(participant__code=code).exists(), thread_sensitive=True)
+    loop = asyncio.get_event_loop()
+    deadline = loop.time() + timeout
+    while not await exists():
+        assert loop.time() < deadline, "no Connection row for %s" % code
+        await asyncio.sleep(0.02)
+
+
 async def test_event_stream_snapshot_frames_and_reports(make_session, ws):
     session, groups = make_session(APP, 2)
     (group_pk, (a, b)), = groups
     await ws(APP, group_pk, a)
+    await _wait_connection_row(a)
     comm = await _admin_socket(session.code)
     try:
         snap = await _next(comm, lambda m: m["type"] == "snapshot")

@@ -251,3 +251,25 @@ async def test_app_declared_server_only_channels_refused(make_session, ws, monke
     await cb.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"][a] == 0.6)
     assert not events_of(gpk, "trade")
     assert not [m for m in cb.received if m["channel"] == "trade"]
+
+
+async def test_busy_otree_sync_thread_does_not_hold_up_decisions(make_session, ws):
+    """A long export or slow page on oTree's sync thread does not pause the live pipeline."""
+    import threading
+
+    from asgiref.sync import sync_to_async
+
+    _, gpk, a, b, ca, cb = await started_pair(make_session, ws)
+    release = threading.Event()
+    busy = asyncio.ensure_future(sync_to_async(lambda: release.wait(10), thread_sensitive=True)())
+    try:
+        await asyncio.sleep(0.1)  # oTree's sync thread is now held
+        await ca.send("decisions", 0.25)
+        await cb.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"].get(a) == 0.25, timeout=3)
+        # the broadcast came while the thread was still held
+        assert not busy.done()
+    finally:
+        release.set()
+        await busy
+    stored = [e.value for e in events_of(gpk, "decisions")]
+    assert stored == [0.25]
