@@ -228,3 +228,61 @@ test('invalid channel names are refused', () => {
   assert.throws(() => sock.send('bad channel', 1), TypeError);
   assert.throws(() => sock.send('', 1), TypeError);
 });
+
+test('an unconfirmed latest-wins message is sent again after a reconnect, once', () => {
+  const {clock, sock, ws} = setup();
+  sock.start();
+  const first = ws();
+  first.open();
+  assert.equal(sock.send('decisions', 0.7, {replace: true}), 'sent');
+  sock.send('chat', 'not latest-wins');
+  // the connection dies before any ping sent after the decision was answered
+  first.drop(1006);
+  clock.advance(500);
+  const second = ws();
+  second.open();
+  assert.deepEqual(second.userSent(), [{channel: 'decisions', payload: 0.7}]);
+  // the ping sent on open follows the re-sent decision: its reply confirms it
+  const ping = second.sent.filter((m) => m.channel === 'ping').pop();
+  second.receive({channel: 'ping', timestamp: ping.timestamp, server_ts: ping.timestamp});
+  second.drop(1006);
+  clock.advance(1000);
+  ws().open();
+  assert.deepEqual(ws().userSent(), [], 'confirmed: not sent a third time');
+});
+
+test('a ping answered after a send confirms it; one answered before does not', () => {
+  const {clock, sock, ws} = setup();
+  sock.start();
+  const first = ws();
+  first.open();
+  const early = first.sent.find((m) => m.channel === 'ping');
+  sock.send('decisions', 1, {replace: true});
+  first.receive({channel: 'ping', timestamp: early.timestamp, server_ts: early.timestamp});
+  first.drop(1006);
+  clock.advance(500);
+  ws().open();
+  assert.deepEqual(ws().userSent(), [{channel: 'decisions', payload: 1}], 'the early ping proved nothing');
+
+  const second = ws();
+  sock.send('decisions', 2, {replace: true});
+  clock.advance(5000);  // the next ping goes out after the send
+  const later = second.sent.filter((m) => m.channel === 'ping').pop();
+  second.receive({channel: 'ping', timestamp: later.timestamp, server_ts: later.timestamp});
+  second.drop(1006);
+  clock.advance(1000);
+  ws().open();
+  assert.deepEqual(ws().userSent(), []);
+});
+
+test('a latest-wins message queued while offline replaces the unconfirmed one', () => {
+  const {clock, sock, ws} = setup();
+  sock.start();
+  ws().open();
+  sock.send('decisions', 'before-loss', {replace: true});
+  ws().drop(1006);
+  sock.send('decisions', 'while-offline', {replace: true});
+  clock.advance(500);
+  ws().open();
+  assert.deepEqual(ws().userSent(), [{channel: 'decisions', payload: 'while-offline'}]);
+});

@@ -8,8 +8,14 @@
  * - Resumes with `?seq=<highest seq seen>` so the server replays what was
  *   missed; drops duplicate frames and stale `state`/`group_decisions`.
  * - Queues messages sent while not connected and sends each of them once
- *   the socket opens.  A message handed to an open socket is never sent
- *   again (0.9.x re-sent its whole queue after every reconnect).
+ *   the socket opens.  A message handed to an open socket is not sent
+ *   again (0.9.x re-sent its whole queue after every reconnect), with one
+ *   exception: the latest message of a latest-wins channel (sent with
+ *   `{replace: true}`, like decisions) whose receipt the server had not yet
+ *   confirmed when the connection was lost is sent once more on the new
+ *   connection.  The server confirms it by answering a ping sent after it
+ *   (frames of one socket arrive in order), so a decision written into a
+ *   dead connection before that was noticed is not lost.
  * - Pings every `pingIntervalMs`; from the replies it keeps a round-trip
  *   average and the server clock offset.  A socket that has heard nothing
  *   for `deadAfterMs` is treated as dead and replaced (a lost network does
@@ -67,6 +73,9 @@ export class RedwoodSocket {
     this._pingTimer = null;
     this._openedAt = null;
     this._lastHeardAt = null;
+    this._sendCount = 0;
+    this._unconfirmed = new Map();  // channel -> {text, n}: latest-wins sends not yet confirmed
+    this._pingsOut = new Map();     // ping timestamp -> _sendCount when it was sent
   }
 
   get connected() { return this.status === 'open'; }
@@ -133,9 +142,14 @@ export class RedwoodSocket {
     if (this.status === 'failed') return 'dropped';
     if (this.connected && this._ws && this._ws.readyState === OPEN) {
       this._ws.send(text);
+      this._sendCount += 1;
+      if (replace) this._unconfirmed.set(channel, {text, n: this._sendCount});
       return 'sent';
     }
-    if (replace) this.queue = this.queue.filter((m) => m.channel !== channel);
+    if (replace) {
+      this.queue = this.queue.filter((m) => m.channel !== channel);
+      this._unconfirmed.delete(channel);  // superseded by the queued one
+    }
     this.queue.push({channel, text});
     if (this.queue.length > this.queueLimit) this.queue.shift();
     return 'queued';
@@ -164,7 +178,14 @@ export class RedwoodSocket {
     this.closeCode = null;
     this._openedAt = this._lastHeardAt = this._now();
     this._setStatus('open');
-    // Only what was queued while offline; the queue empties as it goes.
+    this._pingsOut.clear();
+    // First what the lost connection may have swallowed (older), then what
+    // was queued while offline; the queue empties as it goes.
+    for (const [channel, u] of [...this._unconfirmed]) {
+      this._ws.send(u.text);
+      this._sendCount += 1;
+      this._unconfirmed.set(channel, {text: u.text, n: this._sendCount});
+    }
     const queued = this.queue;
     this.queue = [];
     for (const m of queued) this._ws.send(m.text);
@@ -192,6 +213,14 @@ export class RedwoodSocket {
 
   _onPong(msg) {
     const sentAt = Number(msg.timestamp);
+    const n = this._pingsOut.get(sentAt);
+    if (n !== undefined) {
+      // the server read everything sent before this ping
+      this._pingsOut.delete(sentAt);
+      for (const [channel, u] of [...this._unconfirmed]) {
+        if (u.n <= n) this._unconfirmed.delete(channel);
+      }
+    }
     const serverTs = msg.server_ts === undefined ? NaN : Number(msg.server_ts);
     if (this.clock.addSample(sentAt, this._now(), serverTs)) {
       this._emit('ping', {rttMs: this.clock.rttMs, clockOffsetMs: this.clock.offsetMs});
@@ -235,6 +264,7 @@ export class RedwoodSocket {
     const avg = this.clock.rttMs === null ? 0 : Math.round(this.clock.rttMs);
     this._ws.send(JSON.stringify({channel: 'ping', timestamp: now,
                                   avg_ping_time: avg, avgping_time: avg}));
+    this._pingsOut.set(now, this._sendCount);
     this._pingTimer = this._setTimeout(() => this._ping(), this.pingIntervalMs);
   }
 
