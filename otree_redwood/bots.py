@@ -699,7 +699,17 @@ def is_bot_session(session):
     Apps use it to give bots a short period (session config field
     ``bot_period_length``) without shortening the humans' one.
     """
-    return session.participant_set.filter(_is_bot=True).exists()
+    known = _bot_sessions.get(session.code)
+    if known is None:
+        # fixed when the session is created: one query per session, not per call
+        known = session.participant_set.filter(_is_bot=True).exists()
+        if len(_bot_sessions) >= 1000:
+            _bot_sessions.clear()
+        _bot_sessions[session.code] = known
+    return known
+
+
+_bot_sessions = {}
 
 
 # ---------------------------------------------------------------- isolation

@@ -677,13 +677,12 @@ def _cached_info(gk):
 
 
 def _load_infos(gks):
-    """Build (and cache) the GroupInfo of each group key; skip deleted groups."""
+    """Build (and cache) the GroupInfo of each group key (and its siblings)."""
     from . import groups
 
+    groups.build_infos(gks)
     for gk in gks:
-        try:
-            groups.info_for(groups.load_by_key(gk))
-        except groups.Refused:
+        if _cached_info(gk) is None:
             logger.warning("timer for %s: the group no longer exists", gk)
 
 

@@ -172,3 +172,24 @@ def test_overdue_periodic_timer_keeps_its_grid(redis_db):
                                                                         timers.group_set_prefix()]))
         dues.extend((t.k, t.due_ms - (now - 10000)) for t in ticks)
     assert dues == [(k, k * 100.0) for k in range(5)]
+
+
+def test_group_infos_of_a_session_are_built_in_a_few_queries(make_session):
+    """A timer of a group without a socket here loads it and its siblings at once."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from decision_demo.models import Group
+    from otree_redwood import groups
+
+    session, members = make_session("decision_demo", 20)
+    groups._cache.clear()
+    with CaptureQueriesContext(connection) as queries:
+        built = groups.build_infos(["decision_demo:%s" % members[0][0]])
+    assert sorted(i.pk for i in built) == sorted(pk for pk, _ in members)
+    assert len(queries) <= 5, [q["sql"] for q in queries]
+    for info in built:
+        ref = groups.build_info(Group.objects.get(pk=info.pk))
+        for name in groups.GroupInfo.__slots__:
+            assert getattr(info, name) == getattr(ref, name), name
+    assert groups.build_infos(["decision_demo:999999"]) == []
