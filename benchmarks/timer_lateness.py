@@ -31,6 +31,7 @@ Measured:
     .venv/bin/python benchmarks/timer_lateness.py                      # 60 s, 1 then 2 servers
     .venv/bin/python benchmarks/timer_lateness.py --servers 2 --minutes 10
     .venv/bin/python benchmarks/timer_lateness.py --seconds 20 --stagger --json out.json
+    .venv/bin/python benchmarks/timer_lateness.py --postgres --servers 2 --stagger   # on PostgreSQL
 
 Ticks of all groups are due at the same instants by default (the harder
 case: 100 ticks every 100 ms in one burst); ``--stagger`` spreads the
@@ -158,7 +159,12 @@ def run(args, n_servers):
     servers = []
     listener = None
     try:
-        harness.configure_django(db_path)
+        if args.database_url:
+            from tests import pgnginx
+
+            pgnginx.configure_django_url(args.database_url)
+        else:
+            harness.configure_django(db_path)
         from django.core.management import call_command
         from django.db import connections
 
@@ -167,12 +173,14 @@ def run(args, n_servers):
         # a new Redis each run: forget clients of the previous one
         redis_conn.reset()
         connections.close_all()
-        from django.conf import settings
+        if not args.database_url:
+            # a new SQLite file each run
+            from django.conf import settings
 
-        settings.DATABASES["default"]["NAME"] = db_path
-        for c in connections.all():
-            c.settings_dict["NAME"] = db_path
-        call_command("migrate", run_syncdb=True, verbosity=0)
+            settings.DATABASES["default"]["NAME"] = db_path
+            for c in connections.all():
+                c.settings_dict["NAME"] = db_path
+            call_command("migrate", run_syncdb=True, verbosity=0)
         harness.collectstatic()
         session = harness.create_session("benchmark", args.groups * 2, group_size=2)
         members = harness.group_members(session, APP)
@@ -183,6 +191,8 @@ def run(args, n_servers):
             "REDWOOD_BENCH_PROBE_DIR": probe_dir,
             "OTREE_PRODUCTION": "1",
         }
+        if args.database_url:
+            extra["DATABASE_URL"] = args.database_url
         if args.probe_timing:
             extra["REDWOOD_BENCH_PROBE_TIMING"] = "1"
         if args.gc_freeze:
@@ -326,9 +336,9 @@ def report(o):
         extra.append("server %s timing (ms): %s" % (pid, "; ".join(
             "%s n=%d p50=%s p99=%s max=%s" % (k, v["n"], v["p50"], v["p99"], v["max"]) for k, v in (t or {}).items())))
     return "\n".join([
-        "== timers: %d groups at %g Hz for %g s (%d ticks each, %s), %d server(s)"
+        "== timers: %d groups at %g Hz for %g s (%d ticks each, %s), %d server(s), %s"
         % (o["groups"], o["hz"], o["seconds"], o["ticks_per_group"], "staggered" if o["stagger"] else "aligned",
-           o["servers"]),
+           o["servers"], o.get("database", "sqlite")),
         "fire lateness ms (due -> batch start, rw:lateness): p50 %s p99 %s max %s over %d ticks (expected %d)"
         % (fmt(o["fire_p50"], 2), fmt(o["fire_p99"], 2), fmt(o["fire_max"], 2), o["fired"], o["expected_ticks"]),
         "publish lateness ms (due -> frame at a bus subscriber): p50 %s p99 %s max %s"
@@ -362,6 +372,8 @@ def parser():
                    help="time the pipeline phases, event-loop lag and GC inside the servers (diagnostics)")
     p.add_argument("--gc-freeze", action="store_true",
                    help="servers call gc.freeze() once started (experiment; see benchmarks/_probe)")
+    p.add_argument("--postgres", action="store_true",
+                   help="use a throwaway PostgreSQL cluster instead of a SQLite file (see tests/pgnginx.py)")
     p.add_argument("--json", default=None)
     p.add_argument("--keep", action="store_true")
     return p
@@ -372,10 +384,25 @@ def main(argv=None):
     if args.minutes:
         args.seconds = args.minutes * 60.0
     outs = []
-    for n in [int(x) for x in str(args.servers).split(",") if x]:
-        o = run(args, n)
-        print(report(o), flush=True)
-        outs.append(o)
+    pg = None
+    args.database_url = None
+    try:
+        if args.postgres:
+            from tests import pgnginx
+
+            # one throwaway cluster for every run (each run makes its own
+            # session), PostgreSQL's defaults, tables made by `otree resetdb`
+            pg = pgnginx.PostgresServer()
+            args.database_url = pg.url()
+            pgnginx.resetdb(args.database_url)
+        for n in [int(x) for x in str(args.servers).split(",") if x]:
+            o = run(args, n)
+            o["database"] = "postgresql" if pg else "sqlite"
+            print(report(o), flush=True)
+            outs.append(o)
+    finally:
+        if pg is not None:
+            pg.stop()
     if args.json:
         with open(args.json, "w") as f:
             json.dump(outs, f, indent=1)
