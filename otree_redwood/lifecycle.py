@@ -15,6 +15,10 @@ from . import conf, groups, messaging, protocol, redis_conn, state, timers
 
 logger = logging.getLogger(__name__)
 
+#: Seconds past its due time after which a period end that is neither stored
+#: nor scheduled counts as lost (see _repair_period_end).
+PERIOD_END_GRACE = 2.0
+
 
 def process_alive_key(process_id):
     return redis_conn.key("proc", process_id)
@@ -69,6 +73,7 @@ def connect_phase(info, participant_id, participant_code, last_seq):
     latest_state = events.filter(channel="state").order_by("-timestamp", "-id").first()
     if latest_state is not None:
         frames.append(messaging.event_frame(latest_state))
+    _repair_period_end(info, group, latest_state)
     if info.is_decision_group:
         r = redis_conn.get_sync()
         flat = r.hgetall(info.decisions_key)
@@ -77,6 +82,31 @@ def connect_phase(info, participant_id, participant_code, last_seq):
             seq = int(r.get(info.seq_key) or 0)
             frames.append(protocol.frame("group_decisions", protocol.map_json(pairs), seq=seq))
     return frames
+
+
+def _repair_period_end(info, group, latest_state):
+    """Schedule a period end that is overdue but neither stored nor scheduled.
+
+    A period end is in Redis until a scheduler claims it, then only in that
+    process until it has run: a process killed in those few milliseconds
+    loses it, and the group would wait for ever.  The sockets of that
+    process reconnect, so their connect repairs it.  (end_period does
+    nothing for a period that has ended, so a repair racing the real end is
+    harmless.)
+    """
+    from .models import epoch_ms
+
+    if not info.period_length or group.ran_ready_function is None:
+        return False
+    if latest_state is not None and latest_state.value == protocol.STATE_PERIOD_END:
+        return False
+    due = epoch_ms(group.ran_ready_function) + float(info.period_length) * 1000.0
+    if protocol.now_ms() < due + PERIOD_END_GRACE * 1000.0 or timers.is_scheduled("pe:" + info.gk):
+        return False
+    logger.warning("period end of %s was lost (due %.0f ms ago); ending the period now",
+                   info.gk, protocol.now_ms() - due)
+    timers.schedule_sync("pe:" + info.gk, "period_end", info.gk, protocol.now_ms())
+    return True
 
 
 def _missed(events, last_seq, participant_id, limit):

@@ -163,6 +163,9 @@ class Runtime:
         self.work = asyncio.Event()
         self.timer_wake = asyncio.Event()
         self.tasks = []
+        self.scheduler_task = None
+        self.busy = False       # the worker is processing a batch
+        self.draining = False   # stop() is letting the pipeline finish
         self.stats = Stats()
         self.redis = None
         self.pubsub = None
@@ -193,11 +196,14 @@ class Runtime:
             if scheduler is None:
                 scheduler = conf.get("SCHEDULER_IN_SERVER")
             if scheduler:
-                self.tasks.append(self.loop.create_task(self._scheduler()))
+                self.scheduler_task = self.loop.create_task(self._scheduler())
+                self.tasks.append(self.scheduler_task)
             self.started = True
             logger.info("otree-redwood runtime %s started (scheduler: %s)", self.process_id, bool(scheduler))
 
-    async def stop(self):
+    async def stop(self, drain_timeout=5.0):
+        if self.started and not self.closed:
+            await self._drain(drain_timeout)
         self.closed = True
         if self.row_backlog:
             try:
@@ -227,6 +233,27 @@ class Runtime:
                 await client.aclose() if hasattr(client, "aclose") else await client.close()
             except Exception:
                 pass
+
+    async def _drain(self, timeout):
+        """Stop claiming timers; let the pipeline finish what it holds.
+
+        Ticks already claimed from Redis exist only in this process: a stop
+        that dropped them would lose them (a lost period end leaves a group
+        stuck).  The scheduler is asked to stop, not cancelled, so a claim
+        in flight completes and its ticks are queued.
+        """
+        self.draining = True
+        self.timer_wake.set()
+        deadline = self.loop.time() + timeout
+        task = self.scheduler_task
+        if task is not None and not task.done():
+            await asyncio.wait([task], timeout=max(0.0, deadline - self.loop.time()))
+        worker = self.tasks[1] if len(self.tasks) > 1 else None
+        while (self.queue or self.busy) and worker is not None and not worker.done():
+            if self.loop.time() >= deadline:
+                logger.warning("redwood runtime stopped with %d items not processed", len(self.queue))
+                break
+            await asyncio.sleep(0.01)
 
     # ---------------- bus ----------------
     async def attach(self, sock):
@@ -322,6 +349,7 @@ class Runtime:
                 continue
             n = min(len(self.queue), max_batch)
             batch = [self.queue.popleft() for _ in range(n)]
+            self.busy = True
             try:
                 await self._process(batch)
             except asyncio.CancelledError:
@@ -333,6 +361,8 @@ class Runtime:
                         item.reply = protocol.error_frame("server error: message not stored", channel=item.channel)
                     elif item.kind == "call" and not item.future.done():
                         item.future.set_exception(RuntimeError("pipeline batch failed"))
+            finally:
+                self.busy = False
             for item in batch:
                 if item.kind == "in":
                     if item.reply:
@@ -542,7 +572,7 @@ class Runtime:
         poll = float(conf.get("SCHEDULER_POLL"))
         limit = 1000
         prefixes = [timers.hash_prefix(), timers.group_set_prefix()]
-        while not self.closed:
+        while not self.closed and not self.draining:
             try:
                 self.timer_wake.clear()
                 flat = await claim(keys=zsets, args=[repr(protocol.now_ms()), limit] + prefixes)
@@ -554,7 +584,7 @@ class Runtime:
                 delay = poll
                 if next_due is not None:
                     delay = min(delay, max(0.0, (next_due - protocol.now_ms()) / 1000.0))
-                if delay > 0 and not self.timer_wake.is_set():
+                if delay > 0 and not self.timer_wake.is_set() and not self.draining:
                     # a timer handle is cheaper than wait_for's extra task
                     wake = self.loop.call_later(delay, self.timer_wake.set)
                     try:

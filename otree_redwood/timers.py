@@ -182,6 +182,11 @@ def cancel_group_sync(gk):
     return int(n) + int(n2)
 
 
+def is_scheduled(timer_id, owner=None):
+    """Whether a timer waits in Redis (claimed ones no longer do)."""
+    return redis_conn.get_sync().zscore(zset_key(owner), timer_id) is not None
+
+
 def pending_for_group_sync(gk):
     r = redis_conn.get_sync()
     return sorted(m.decode() for m in r.smembers(group_set_prefix() + gk))
@@ -260,7 +265,17 @@ def local_callback(ref):
 def run_period_end(gk):
     from . import groups, lifecycle
 
-    group = groups.load_by_key(gk)
+    app_name, pk = gk.rsplit(":", 1)
+    model = groups.get_group_model(app_name)
+    if model is None:
+        return
+    # the row lock makes concurrent ends of one period (a repaired one, see
+    # lifecycle._repair_period_end) take turns on PostgreSQL; SQLite's
+    # BEGIN IMMEDIATE does it there
+    group = model.objects.select_for_update().filter(pk=int(pk)).first()
+    if group is None:
+        logger.warning("period end of %s: the group no longer exists", gk)
+        return
     lifecycle.end_period(group)
 
 

@@ -193,3 +193,47 @@ def test_group_infos_of_a_session_are_built_in_a_few_queries(make_session):
         for name in groups.GroupInfo.__slots__:
             assert getattr(info, name) == getattr(ref, name), name
     assert groups.build_infos(["decision_demo:999999"]) == []
+
+
+async def test_lost_period_end_is_repaired_by_a_reconnect(make_session, ws, monkeypatch):
+    """A period end claimed by a process that died before running it is not lost for good."""
+    from otree_redwood import lifecycle
+
+    monkeypatch.setattr(lifecycle, "PERIOD_END_GRACE", 0.2)
+    _, gpk, a, b, ca, cb = await started_pair(make_session, ws, period_length=0.5)
+    gk = "%s:%s" % (APP, gpk)
+    assert timers.is_scheduled("pe:" + gk)
+    # what a claim by a process killed right after it leaves behind
+    timers.cancel_sync("pe:" + gk)
+    await asyncio.sleep(0.9)
+    assert not [e for e in events_of(gpk, "state") if e.value == "period_end"]
+    # the dead process's sockets reconnect
+    await ca.close()
+    ca2 = await ws(APP, gpk, a)
+    for c in (ca2, cb):
+        await wait_for_state(c, "period_end", 5)
+    assert len([e for e in events_of(gpk, "state") if e.value == "period_end"]) == 1
+    # a later connect repairs nothing more
+    await ws(APP, gpk, b)
+    await asyncio.sleep(0.3)
+    assert len([e for e in events_of(gpk, "state") if e.value == "period_end"]) == 1
+
+
+async def test_stop_runs_the_ticks_it_claimed(make_session):
+    """A stopping server finishes the ticks it took from Redis: none is lost."""
+    from otree_redwood import runtime
+
+    session, members = make_session(APP, 2)
+    (gpk, _), = members
+    gk = "%s:%s" % (APP, gpk)
+    n = 3000
+    # every tick overdue: claimed 1,000 at a time
+    timers.schedule_sync("sp:" + gk, "subperiod", gk, timers.protocol.now_ms() - 60000, 1.0, n)
+    rt = await runtime.ensure_started()
+    await asyncio.sleep(0.05)
+    await rt.stop()
+    stored = len(events_of(gpk, "group_decisions"))
+    next_k = redis_conn.get_sync().hget(timers.hash_prefix() + "sp:" + gk, "k")
+    left = n - int(next_k) if next_k is not None else 0
+    assert stored > 0
+    assert stored + left == n, (stored, left)
