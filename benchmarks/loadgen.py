@@ -1,14 +1,18 @@
 """Load generator: real WebSocket clients against real ``otree prodserver`` processes.
 
-Starts a throwaway redis-server, a fresh SQLite database (or uses
+Starts a throwaway redis-server, a fresh SQLite database (or a throwaway
+PostgreSQL with ``--postgres``, or an existing database with
 ``--database-url``), one session of the example project's ``benchmark``
 config (app ``decision_demo``, no period end), one or more server processes
-(each on its own port, sharing Redis and the database), then N groups of G
+(each on its own port, sharing Redis and the database; with ``--nginx``
+behind an nginx that spreads the sockets round robin), then N groups of G
 clients in 1 or 2 client processes (asyncio + websockets).  Every client
 sends ``decisions`` at ``--rate`` per second (Poisson or paced), each value
 unique (``sender index * 1e6 + counter``), and reads every ``group_decisions``
 map it is sent.  Players are assigned to servers round-robin, so the members
-of one group are spread over the server processes.
+of one group are spread over the server processes (behind nginx: nginx
+assigns them, and a member of a group that landed on one process reconnects
+until the group spans two; ``--no-spread`` keeps nginx's placement).
 
 Reported (see benchmarks/README.md for the exact definitions):
 
@@ -22,9 +26,12 @@ Reported (see benchmarks/README.md for the exact definitions):
 * achieved decisions/s, server CPU per decision (utime+stime of each server's
   process tree from /proc), Redis CPU, client CPU;
 * database work per decision: SQL statements (by verb), commits and pipeline
-  batches, counted inside the servers by benchmarks/_probe/sitecustomize.py;
+  batches, counted inside the servers by benchmarks/_probe/sitecustomize.py
+  (on PostgreSQL the statements exclude BEGIN, which psycopg2 sends itself;
+  PostgreSQL's own counters and CPU are reported beside them);
   Event rows per decision; and the check that every decision sent was stored
-  as a ``decisions`` Event.
+  as a ``decisions`` Event (read from the database the servers used);
+* the server process of each socket and how many groups span 2+ processes.
 
 Examples::
 
@@ -32,6 +39,7 @@ Examples::
     .venv/bin/python benchmarks/loadgen.py --groups 5 --group-size 8 --rate 5 --servers 2
     .venv/bin/python benchmarks/loadgen.py --groups 20 --rate 30 --client-procs 2 --json out.json
     .venv/bin/python benchmarks/loadgen.py --groups 20 --rate 20 --profile 10   # py-spy top functions
+    .venv/bin/python benchmarks/loadgen.py --groups 20 --rate 15 --postgres --nginx --servers 4
 
 The machine's clock is shared by clients and servers, so latencies are
 one-way times measured with one clock.
@@ -124,6 +132,46 @@ def tree_cpu(pgid):
     return {pid: proc_cpu_seconds(pid) for pid in group_pids(pgid)}
 
 
+def family_cpu_seconds(root):
+    """CPU seconds of ``root`` and its children, those already reaped included.
+
+    For PostgreSQL's postmaster (backends come and go; a reaped backend's
+    time moves to the postmaster's cutime/cstime) and nginx's master.
+    """
+    total = 0.0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rindex(")") + 2:].split()
+        pid, ppid = int(d), int(fields[1])
+        if pid == root:
+            # utime, stime, cutime, cstime (fields 14-17)
+            total += sum(int(x) for x in fields[11:15]) / float(CLK)
+        elif ppid == root:
+            total += sum(int(x) for x in fields[11:15]) / float(CLK)
+    return total
+
+
+def pg_stat(pg):
+    """(xact_commit, tup_inserted, tup_updated) of the benchmark's PostgreSQL database."""
+    try:
+        conn = pg.connect()
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT xact_commit, tup_inserted, tup_updated FROM pg_stat_database "
+                            "WHERE datname = current_database()")
+                return cur.fetchone()
+        finally:
+            conn.close()
+    except Exception:
+        return None
+
+
 def read_probes(probe_dir):
     out = {}
     for path in glob.glob(os.path.join(probe_dir, "probe-*.json")):
@@ -159,7 +207,7 @@ def probe_delta(before, after, pids=None):
 class Client:
     __slots__ = ("idx", "code", "group", "url", "ws", "sends", "final_value", "ranges", "last_seen",
                  "cur_seq", "cur_map", "cur_map_t", "frames", "maps", "out_of_order", "errors",
-                 "close_code", "ready", "snap_map", "others")
+                 "close_code", "ready", "snap_map", "others", "upstream", "reconnects")
 
     def __init__(self, idx, code, group, url, others):
         self.idx, self.code, self.group, self.url = idx, code, group, url
@@ -179,10 +227,14 @@ class Client:
         self.close_code = None
         self.ready = None
         self.snap_map = None
+        self.upstream = None  # "127.0.0.1:port" of the server holding the socket (nginx's X-Upstream)
+        self.reconnects = 0
 
 
 async def _connect(client, sem, compression, group_size):
     import websockets
+
+    from tests.pgnginx import upstream_of  # nginx's X-Upstream header
 
     async with sem:
         for attempt in range(5):
@@ -191,11 +243,41 @@ async def _connect(client, sem, compression, group_size):
                     client.url, compression=compression, ping_interval=None, max_size=2 ** 22,
                     open_timeout=60, close_timeout=2, max_queue=None,
                 )
+                client.upstream = upstream_of(client.ws) or client.upstream
                 return
             except Exception as exc:  # retry: a busy server may refuse for a moment
                 client.errors.append("connect: %r" % (exc,))
                 await asyncio.sleep(0.5 * (attempt + 1))
         raise RuntimeError("could not connect %s" % client.code)
+
+
+async def _spread_groups(clients, sem, compression, group_size, n_servers, tries=10):
+    """Behind nginx: reconnect members until no group sits on one process only.
+
+    nginx places sockets round robin in the order the handshakes arrive, so
+    with concurrent connects some groups land on one process.  For each such
+    group (when there are 2+ processes), its last member reconnects until
+    nginx hands it to another process (``tries`` times at most).  Runs before
+    the readers start; the period of the ``benchmark`` config never ends.
+    """
+    if n_servers < 2:
+        return
+    by_group = collections.defaultdict(list)
+    for c in clients:
+        by_group[c.group].append(c)
+    for members in by_group.values():
+        if len(members) < 2:
+            continue
+        last = members[-1]
+        for _ in range(tries):
+            if len({m.upstream for m in members}) >= 2 or last.upstream is None:
+                break
+            try:
+                await asyncio.wait_for(last.ws.close(), 2)
+            except Exception:
+                pass
+            last.reconnects += 1
+            await _connect(last, sem, compression, group_size)
 
 
 def _on_map(client, msg, now):
@@ -289,6 +371,8 @@ async def _worker_main(conn, plan):
     sem = asyncio.Semaphore(plan["connect_concurrency"])
     t0 = time.time()
     await asyncio.gather(*[_connect(c, sem, compression, plan["group_size"]) for c in clients])
+    if plan.get("spread"):
+        await _spread_groups(clients, sem, compression, plan["group_size"], plan["n_servers"])
     readers = [asyncio.ensure_future(_reader(c, plan["group_size"])) for c in clients]
     t_conn = time.time() - t0
     # every member must have seen the group's first full map (all connected)
@@ -337,7 +421,8 @@ async def _worker_main(conn, plan):
                 "idx": c.idx, "code": c.code, "group": c.group, "sends": c.sends, "final_value": c.final_value,
                 "ranges": c.ranges, "cur_map": c.cur_map, "cur_map_t": c.cur_map_t, "snap_map": c.snap_map,
                 "frames": c.frames, "maps": c.maps, "out_of_order": c.out_of_order, "errors": c.errors[:5],
-                "n_errors": len(c.errors), "close_code": c.close_code,
+                "n_errors": len(c.errors), "close_code": c.close_code, "upstream": c.upstream,
+                "reconnects": c.reconnects,
             }
             for c in clients
         ],
@@ -376,26 +461,46 @@ def wait_servers_settled(servers, timeout=15.0):
     time.sleep(0.3)
 
 
-def configure_django(args, db_path):
-    from tests import harness
+def configure_django(database_url, db_path):
+    """Django of this process on the benchmark's database, tables created."""
+    from tests import harness, pgnginx
 
-    if args.database_url:
+    if database_url:
         # like harness.configure_django, on the given database
-        os.environ["DATABASE_URL"] = args.database_url
-        if harness.EXAMPLE not in sys.path:
-            sys.path.insert(0, harness.EXAMPLE)
-        from otree_startup import configure_settings
+        pgnginx.configure_django_url(database_url)
+        # the tables as `otree resetdb` makes them (every app synced, no
+        # migrations), so that a database prepared with resetdb (or by
+        # --postgres) is complete already: only missing tables are created
+        # and existing data stays (sessions have unique codes)
+        from otree.common import patch_migrations_module
 
-        configure_settings("settings")
-        import django
-
-        django.setup()
+        patch_migrations_module()
     else:
         harness.configure_django(db_path)
     from django.core.management import call_command
 
     call_command("migrate", run_syncdb=True, verbosity=0)
     harness.collectstatic()
+
+
+def spread_stats(results, n_servers):
+    """Sockets per server and groups whose members sit on 2+ server processes."""
+    by_group = collections.defaultdict(set)
+    per_server = collections.Counter()
+    unknown = 0
+    for res in results:
+        for c in res["clients"]:
+            up = c.get("upstream")
+            if up is None:
+                unknown += 1
+            per_server[up or "?"] += 1
+            by_group[c["group"]].add(up)
+    spread = sum(1 for ups in by_group.values() if len(ups - {None}) >= 2)
+    return {
+        "groups_spread": spread, "groups_total": len(by_group), "sockets_per_server": dict(per_server),
+        "upstream_unknown": unknown,
+        "reconnects_to_spread": sum(c.get("reconnects", 0) for res in results for c in res["clients"]),
+    }
 
 
 def db_counts(session_code):
@@ -530,9 +635,19 @@ def run(args):
     servers = []
     workers = []
     profile_proc = None
+    pg = proxy = None
     try:
         t_setup = time.time()
-        configure_django(args, db_path)
+        database_url = args.database_url
+        if args.postgres:
+            from tests import pgnginx
+
+            # a throwaway cluster with PostgreSQL's defaults (fsync and
+            # synchronous commits on), tables made by `otree resetdb`
+            pg = pgnginx.PostgresServer(max_connections=max(200, 10 * args.servers + 50))
+            database_url = pg.url()
+            pgnginx.resetdb(database_url)
+        configure_django(database_url, db_path)
         n_players = args.groups * args.group_size
         session = harness.create_session("benchmark", n_players, group_size=args.group_size)
         members = harness.group_members(session, APP)
@@ -546,8 +661,8 @@ def run(args):
         }
         if args.count_sql:
             extra["REDWOOD_BENCH_PROBE_DIR"] = probe_dir
-        if args.database_url:
-            extra["DATABASE_URL"] = args.database_url
+        if database_url:
+            extra["DATABASE_URL"] = database_url
         if args.nodelay_fix:
             extra["REDWOOD_BENCH_NODELAY"] = "1"
         if args.gc_freeze:
@@ -560,9 +675,16 @@ def run(args):
             srv.start()
             servers.append(srv)
         wait_servers_settled(servers)
+        if args.nginx:
+            from tests import pgnginx
+
+            proxy = pgnginx.NginxProxy([s.port for s in servers])
         # players: round-robin over servers (a group's members on different
-        # processes) and over client processes
+        # processes) and over client processes; behind nginx, nginx assigns
+        # the servers (its X-Upstream header tells which) and a group's
+        # members stay in one client process (to spread it, see _spread_groups)
         specs = [[] for _ in range(args.client_procs)]
+        assigned = {}
         idx = 0
         all_codes = {}
         for gi, (gpk, codes) in enumerate(members):
@@ -573,10 +695,15 @@ def run(args):
         for gi, (gpk, codes) in enumerate(members):
             for code in codes:
                 idx += 1
-                srv = servers[(idx - 1) % len(servers)]
-                url = srv.ws_base + harness.socket_path(APP, gpk, code)
                 others = {c: all_codes[c] for c in codes if c != code}
-                specs[(idx - 1) % args.client_procs].append((idx, code, gpk, url, others))
+                if proxy is not None:
+                    url = proxy.ws_base + harness.socket_path(APP, gpk, code)
+                    specs[gi % args.client_procs].append((idx, code, gpk, url, others))
+                else:
+                    srv = servers[(idx - 1) % len(servers)]
+                    assigned[idx] = "127.0.0.1:%d" % srv.port
+                    url = srv.ws_base + harness.socket_path(APP, gpk, code)
+                    specs[(idx - 1) % args.client_procs].append((idx, code, gpk, url, others))
         ctx = multiprocessing.get_context("fork")
         conns = []
         for w, spec in enumerate(specs):
@@ -585,6 +712,7 @@ def run(args):
                 "clients": spec, "rate": args.rate, "arrival": args.arrival, "group_size": args.group_size,
                 "compression": args.compression, "fd_limit": max(fd_need, 4096), "seed": args.seed * 100 + w,
                 "connect_concurrency": args.connect_concurrency, "ready_timeout": args.ready_timeout,
+                "spread": proxy is not None and args.spread, "n_servers": args.servers,
             }
             p = ctx.Process(target=worker_entry, args=(child_end, plan), daemon=True)
             p.start()
@@ -606,8 +734,11 @@ def run(args):
         pgids = [s.proc.pid for s in servers]
         time.sleep(max(0.0, t_measure - time.time()))
         ours = [os.getpid(), redis_server.proc.pid] + [p.pid for p in workers]
+        families = ([pg.postmaster_pid()] if pg is not None else []) + ([proxy.proc.pid] if proxy is not None else [])
+        stat0 = pg_stat(pg) if pg is not None else None
         busy0 = machine_busy_seconds()
-        ours0 = sum(proc_cpu_seconds(pid) for pid in ours)
+        fam0 = {pid: family_cpu_seconds(pid) for pid in families}
+        ours0 = sum(proc_cpu_seconds(pid) for pid in ours) + sum(fam0.values())
         cpu0 = {g: tree_cpu(g) for g in pgids}
         redis0 = proc_cpu_seconds(redis_server.proc.pid)
         probe0 = read_probes(probe_dir)
@@ -623,7 +754,9 @@ def run(args):
         cpu1 = {g: tree_cpu(g) for g in pgids}
         redis1 = proc_cpu_seconds(redis_server.proc.pid)
         busy1 = machine_busy_seconds()
-        ours1 = sum(proc_cpu_seconds(pid) for pid in ours)
+        fam1 = {pid: family_cpu_seconds(pid) for pid in families}
+        ours1 = sum(proc_cpu_seconds(pid) for pid in ours) + sum(fam1.values())
+        stat1 = pg_stat(pg) if pg is not None else None
         if profile_proc is not None:
             ours1 += proc_cpu_seconds(profile_proc.pid)
         time.sleep(0.45)  # the probe files are rewritten every 0.2 s
@@ -639,6 +772,11 @@ def run(args):
         window = t_end - t_measure
         dump = [] if args.dump_latency else None
         a = analyse(results, t_measure, t_end, args.group_size, dump)
+        for r in results:
+            for c in r["clients"]:
+                if c.get("upstream") is None:
+                    c["upstream"] = assigned.get(c["idx"])
+        spread = spread_stats(results, args.servers)
         if dump is not None:
             dump.sort()
             with open(args.dump_latency, "w") as f:
@@ -700,6 +838,24 @@ def run(args):
             "event_rows_per_decision": (sum(stored.values())) / max(1, a["decisions_total"]),
         }
         out.update(a)
+        out.update(spread)
+        out["database"] = "postgresql" if (database_url or "").startswith("postgres") else (
+            "sqlite" if not database_url else database_url.split(":", 1)[0])
+        out["nginx"] = proxy is not None
+        if pg is not None:
+            pg_cpu = fam1[pg.postmaster_pid()] - fam0[pg.postmaster_pid()]
+            out["pg_cpu_pct"] = 100.0 * pg_cpu / window
+            out["pg_cpu_ms_per_decision"] = 1000.0 * pg_cpu / dec
+            if stat0 and stat1:
+                # PostgreSQL's own counters (pg_stat_database; flushed about
+                # every second, so a window's edges blur a little)
+                out["pg_xact_commit_per_decision"] = (stat1[0] - stat0[0]) / dec
+                out["pg_tup_inserted_per_decision"] = (stat1[1] - stat0[1]) / dec
+                out["pg_tup_updated_per_decision"] = (stat1[2] - stat0[2]) / dec
+        if proxy is not None:
+            ng_cpu = fam1[proxy.proc.pid] - fam0[proxy.proc.pid]
+            out["nginx_cpu_pct"] = 100.0 * ng_cpu / window
+            out["nginx_cpu_ms_per_decision"] = 1000.0 * ng_cpu / dec
         if pr:
             out.update({
                 "sql_per_decision": pr["statements"] / dec,
@@ -710,6 +866,11 @@ def run(args):
                 "sql_by_verb": pr["by_verb"],
                 "sql_other_processes": pr_all["statements"] - pr["statements"],
             })
+            if out["database"] == "postgresql":
+                # psycopg2 sends BEGIN itself, not through Django's cursor:
+                # statements exclude BEGIN there (on SQLite they include
+                # the BEGIN IMMEDIATE of each transaction); commits are Django's
+                out["sql_note"] = "PostgreSQL: statements exclude BEGIN (sent by psycopg2, not Django's cursor)"
         if args.probe_timing:
             out["server_timing"] = {str(pid): d.get("timing") for pid, d in probe1.items() if pid in main_pids}
         if profile_proc is not None:
@@ -725,10 +886,20 @@ def run(args):
         for p in workers:
             if p.is_alive():
                 p.terminate()
+        if proxy is not None:
+            proxy.stop()
         if profile_proc is not None and profile_proc.poll() is None:
             profile_proc.kill()
         for s in servers:
             s.kill()
+        if pg is not None:
+            try:
+                from django.db import connections
+
+                connections.close_all()
+            except Exception:  # Django not configured yet
+                pass
+            pg.stop()
         redis_server.stop()
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -774,9 +945,10 @@ def fmt(v, nd=1):
 
 def report(out):
     lines = [
-        "== %s: %d groups x %d, %.3g/s per player (target %.0f/s), %d server(s), %d client proc(s), %.0f s window"
+        "== %s: %d groups x %d, %.3g/s per player (target %.0f/s), %d server(s)%s, %s, %d client proc(s), %.0f s window"
         % (out.get("label") or "run", out["groups"], out["group_size"], out["rate_per_player"],
-           out["target_total_rate"], out["servers"], out["client_procs"], out["window_s"]),
+           out["target_total_rate"], out["servers"], " behind nginx" if out.get("nginx") else "",
+           out.get("database", "sqlite"), out["client_procs"], out["window_s"]),
         "achieved %.1f decisions/s; delivered %s%% (exact %s%%, superseded %d, missing %d of %d pairs)"
         % (out["achieved_rate"], fmt(out["delivered_pct"], 3), fmt(out["exact_pct"], 3), out["superseded"],
            out["pairs"] - out["delivered"], out["pairs"]),
@@ -802,6 +974,22 @@ def report(out):
             "SQL/decision %.3f (writes %.3f, commits %.3f); batches/decision %.3f, mean batch %.1f items; by verb %s"
             % (out["sql_per_decision"], out["sql_writes_per_decision"], out["commits_per_decision"],
                out["batches_per_decision"], out["mean_batch_items"], out["sql_by_verb"]))
+        if out.get("sql_note"):
+            lines.append("  note: " + out["sql_note"])
+    if "pg_cpu_pct" in out:
+        lines.append("PostgreSQL CPU %.0f%% of a core (%.3f ms/decision); its own counters per decision: "
+                     "transactions committed %s, rows inserted %s, rows updated %s"
+                     % (out["pg_cpu_pct"], out["pg_cpu_ms_per_decision"],
+                        fmt(out.get("pg_xact_commit_per_decision"), 3), fmt(out.get("pg_tup_inserted_per_decision"), 3),
+                        fmt(out.get("pg_tup_updated_per_decision"), 3)))
+    if "nginx_cpu_pct" in out:
+        lines.append("nginx CPU %.0f%% of a core (%.3f ms/decision)" % (out["nginx_cpu_pct"], out["nginx_cpu_ms_per_decision"]))
+    if "groups_spread" in out:
+        lines.append("groups spread over 2+ server processes: %d of %d; sockets per server %s%s"
+                     % (out["groups_spread"], out["groups_total"],
+                        ", ".join("%s: %d" % kv for kv in sorted(out["sockets_per_server"].items())),
+                        "; %d reconnects to spread groups" % out["reconnects_to_spread"]
+                        if out.get("reconnects_to_spread") else ""))
     lines.append("frames %d, maps %d, stale maps (seq not above the latest: duplicate or reordered) %d, client errors %d, closed by server %d, server log warnings %d; "
                  "connect %.1f s, setup %.1f s, not ready %d"
                  % (out["frames"], out["maps"], out["out_of_order"], out["client_errors"], out["closed_by_server"],
@@ -833,7 +1021,14 @@ def parser():
     p.add_argument("--servers", type=int, default=1, help="server processes (default 1)")
     p.add_argument("--client-procs", type=int, default=1, choices=[1, 2])
     p.add_argument("--database-url", default=None,
-                   help="e.g. postgres://user:pw@host/db (default: a fresh SQLite file)")
+                   help="e.g. postgres://user:pw@host/db, an existing database (default: a fresh SQLite file)")
+    p.add_argument("--postgres", action="store_true",
+                   help="start a throwaway PostgreSQL (tests/pgnginx.py) and use it for the session and every server")
+    p.add_argument("--nginx", action="store_true",
+                   help="start nginx (round robin) in front of the --servers processes; clients connect through it")
+    p.add_argument("--no-spread", dest="spread", action="store_false",
+                   help="with --nginx: keep nginx's placement even when a group's members all land on one "
+                        "process (default: reconnect one member until the group spans 2+ processes)")
     p.add_argument("--compression", choices=["none", "deflate"], default="none",
                    help="permessage-deflate offered by the clients (browsers offer it; default none)")
     p.add_argument("--connect-concurrency", type=int, default=20)
@@ -862,6 +1057,8 @@ def parser():
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if args.postgres and args.database_url:
+        parser().error("--postgres and --database-url exclude each other")
     if args.settle < 1.0:
         args.settle = 1.0
     out = run(args)
