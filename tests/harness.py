@@ -4,6 +4,7 @@ Used by conftest.py (fixtures) and by the benchmarks.  Nothing here mocks the
 system under test: Redis is a real redis-server, the database a real SQLite
 file, the server oTree's own ``prodserver``.
 """
+import atexit
 import contextlib
 import json
 import os
@@ -116,6 +117,18 @@ def socket_path(app_name, group_pk, code, token=True, seq=None):
     return path + ("?" + "&".join(query) if query else "")
 
 
+_temp_logs = []
+
+
+@atexit.register
+def _remove_temp_logs():
+    for path in _temp_logs:
+        try:
+            os.remove(path)
+        except OSError:
+            pass
+
+
 class ServerProcess:
     """``otree prodserver`` of the example project on a free port."""
 
@@ -124,7 +137,10 @@ class ServerProcess:
         self.redis_url = redis_url
         self.port = port or free_port()
         self.extra_env = extra_env or {}
-        self.log_path = log_path or tempfile.mktemp(prefix="redwood-server-", suffix=".log")
+        if log_path is None:
+            log_path = tempfile.mktemp(prefix="redwood-server-", suffix=".log")
+            _temp_logs.append(log_path)  # removed when this process exits
+        self.log_path = log_path
         self.proc = None
 
     def env(self):
