@@ -112,19 +112,9 @@ def machine_busy_seconds():
 
 def group_pids(pgid):
     """Pids of the process group ``pgid`` (a server and its children)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                data = f.read()
-        except OSError:
-            continue
-        fields = data[data.rindex(")") + 2:].split()
-        if int(fields[2]) == pgid:
-            out.append(int(d))
-    return out
+    from tests import harness
+
+    return [pid for pid, fields in harness.proc_stats() if int(fields[2]) == pgid]
 
 
 def tree_cpu(pgid):
@@ -138,21 +128,12 @@ def family_cpu_seconds(root):
     For PostgreSQL's postmaster (backends come and go; a reaped backend's
     time moves to the postmaster's cutime/cstime) and nginx's master.
     """
+    from tests import harness
+
     total = 0.0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                data = f.read()
-        except OSError:
-            continue
-        fields = data[data.rindex(")") + 2:].split()
-        pid, ppid = int(d), int(fields[1])
-        if pid == root:
-            # utime, stime, cutime, cstime (fields 14-17)
-            total += sum(int(x) for x in fields[11:15]) / float(CLK)
-        elif ppid == root:
+    for pid, fields in harness.proc_stats():
+        if pid == root or int(fields[1]) == root:
+            # utime, stime, cutime, cstime (fields 14-17 of the stat line)
             total += sum(int(x) for x in fields[11:15]) / float(CLK)
     return total
 

@@ -202,6 +202,24 @@ class ServerProcess:
         return "ws://127.0.0.1:%d" % self.port
 
 
+def proc_stats():
+    """(pid, fields) of every process, from /proc/<pid>/stat.
+
+    ``fields`` are the entries after the command name: fields[0] is the state,
+    [1] the parent pid, [2] the process group, [11:15] utime, stime, cutime,
+    cstime (clock ticks).
+    """
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                data = f.read()
+        except OSError:
+            continue
+        yield int(d), data[data.rindex(")") + 2:].split()
+
+
 def collectstatic():
     """Static files for prodserver (once per checkout; quick when up to date)."""
     env = dict(os.environ)

@@ -53,18 +53,7 @@ def _stop_at_exit(obj):
 
 def children(pid):
     """Pids of the direct children of ``pid`` (from /proc)."""
-    out = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                data = f.read()
-        except OSError:
-            continue
-        if int(data[data.rindex(")") + 2:].split()[1]) == pid:
-            out.append(int(d))
-    return out
+    return [child for child, fields in harness.proc_stats() if int(fields[1]) == pid]
 
 
 # ---------------------------------------------------------------------------
