@@ -255,3 +255,22 @@ async def test_rows_of_many_groups_written_behind_with_their_own_maps(make_sessi
         await clients[gpk][1].send("decisions", i)
     expected = {gpk: {codes[0]: 0.5, codes[1]: i} for i, (gpk, codes) in enumerate(groups)}
     await eventually(lambda: {g.pk: g.group_decisions for g in Group.objects.filter(pk__in=expected)} == expected)
+
+
+async def test_runtime_start_tunes_the_garbage_collector(make_session, ws, monkeypatch):
+    """Once per process: objects of the started server frozen, collections less often."""
+    import gc
+
+    from otree_redwood import runtime
+
+    session, groups = make_session("decision_demo", 2)
+    (gpk, (a, _)), = groups
+    await ws("decision_demo", gpk, a)
+    assert runtime._gc_tuned
+    assert gc.get_threshold() == runtime.GC_THRESHOLDS
+    assert gc.get_freeze_count() > 0
+    # a second start in the same process changes nothing; GC_TUNING=False opts out
+    assert runtime.tune_gc() is False
+    monkeypatch.setattr(runtime, "_gc_tuned", False)
+    monkeypatch.setenv("REDWOOD_GC_TUNING", "0")
+    assert runtime.tune_gc() is False

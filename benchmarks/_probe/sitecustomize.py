@@ -239,6 +239,11 @@ if _DIR:
     try:
         if os.environ.get("REDWOOD_BENCH_NODELAY"):
             _nodelay_fix()
+        if os.environ.get("REDWOOD_BENCH_GC_THRESHOLD"):
+            # experiment: e.g. "10000,20,20" (Python's default is 700,10,10)
+            import gc
+
+            gc.set_threshold(*[int(x) for x in os.environ["REDWOOD_BENCH_GC_THRESHOLD"].split(",")])
         _install_sql_counter()
         threading.Thread(target=_writer, name="redwood-bench-probe", daemon=True).start()
     except Exception as exc:  # never break the server over a probe
