@@ -200,20 +200,22 @@ def cached(app_name, group_pk):
     return _cache.get(group_key(app_name, group_pk))
 
 
-def load_group(app_name, group_pk):
+def load_group(app_name, group_pk, lock=False):
+    """The group row; with ``lock``, locked until the transaction ends (not on SQLite)."""
     model = get_group_model(app_name)
     if model is None:
         raise Refused(protocol.CLOSE_NOT_FOUND, "unknown app '%s'" % app_name)
+    rows = model.objects.select_for_update() if lock else model.objects
     try:
-        return model.objects.get(pk=group_pk)
+        return rows.get(pk=group_pk)
     except (model.DoesNotExist, ValueError):
         raise Refused(protocol.CLOSE_NOT_FOUND, "no group %s in app '%s'" % (group_pk, app_name))
 
 
-def load_by_key(gk):
+def load_by_key(gk, lock=False):
     """A fresh instance of the group ``app:pk`` (sync)."""
     app_name, pk = gk.rsplit(":", 1)
-    return load_group(app_name, int(pk))
+    return load_group(app_name, int(pk), lock=lock)
 
 
 def authorize(app_name, group_pk, participant_code, token, require_token):

@@ -410,13 +410,19 @@ class Runtime:
             for item in batch:
                 if item.kind == "in" and item.channel == "decisions" and item.info.fast_decisions:
                     last_of_group[item.info.gk] = item
-        missing = {item.tick.gk for item in batch
-                   if item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit")
-                   and _cached_info(item.tick.gk) is None}
+        snapshots = [item for item in batch if item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit")]
+        missing = set()
+        for item in snapshots:
+            item.info = _cached_info(item.tick.gk)
+            if item.info is None:
+                missing.add(item.tick.gk)
         if missing:
             # groups without a socket in this process: one trip to the sync
             # thread for all of them, not one per tick
             await db_sync(_load_infos)(missing)
+            for item in snapshots:
+                if item.info is None:
+                    item.info = _cached_info(item.tick.gk)
         for item in batch:
             if item.kind == "in" and item.channel == "decisions" and item.info.fast_decisions:
                 item.value_json = protocol.dumps(item.payload)
@@ -425,10 +431,9 @@ class Runtime:
                     args[2] = "store"
                 calls.append((item, "decide", keys, args))
             elif item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit"):
-                info = _cached_info(item.tick.gk)
+                info = item.info
                 if info is None:  # the group is gone: nothing to snapshot
                     continue
-                item.info = info
                 keys = [info.decisions_key, info.seq_key, info.ratelimit_key]
                 args = [repr(now), "1" if item.tick.kind == "ratelimit" else "0"]
                 calls.append((item, "snapshot", keys, args))

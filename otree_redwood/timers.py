@@ -265,15 +265,12 @@ def local_callback(ref):
 def run_period_end(gk):
     from . import groups, lifecycle
 
-    app_name, pk = gk.rsplit(":", 1)
-    model = groups.get_group_model(app_name)
-    if model is None:
-        return
     # the row lock makes concurrent ends of one period (a repaired one, see
     # lifecycle._repair_period_end) take turns on PostgreSQL; SQLite's
     # BEGIN IMMEDIATE does it there
-    group = model.objects.select_for_update().filter(pk=int(pk)).first()
-    if group is None:
+    try:
+        group = groups.load_by_key(gk, lock=True)
+    except groups.Refused:
         logger.warning("period end of %s: the group no longer exists", gk)
         return
     lifecycle.end_period(group)

@@ -79,6 +79,18 @@ def make_session(redis_db):
 
 
 @pytest.fixture
+def example_configs_installed(request):
+    """Sessions of the example apps need their configs in settings.py."""
+    if "make_session" in request.fixturenames:
+        from otree.session import SESSION_CONFIGS_DICT
+
+        if "continuous_pd" not in SESSION_CONFIGS_DICT:
+            pytest.fail("example_project/settings.py lacks the example configs: add "
+                        "`from settings_apps import REDWOOD_EXAMPLE_SESSION_CONFIGS` and "
+                        "`SESSION_CONFIGS += REDWOOD_EXAMPLE_SESSION_CONFIGS`", pytrace=False)
+
+
+@pytest.fixture
 async def ws(redis_db):
     """Factory of connected WebsocketCommunicators on oTree's ASGI app."""
     from tests.wsclient import Client

@@ -117,6 +117,18 @@ def socket_path(app_name, group_pk, code, token=True, seq=None):
     return path + ("?" + "&".join(query) if query else "")
 
 
+class Loopback:
+    """``base`` and ``ws_base`` URLs of something listening on 127.0.0.1:``port``."""
+
+    @property
+    def base(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    @property
+    def ws_base(self):
+        return "ws://127.0.0.1:%d" % self.port
+
+
 _temp_logs = []
 
 
@@ -129,7 +141,7 @@ def _remove_temp_logs():
             pass
 
 
-class ServerProcess:
+class ServerProcess(Loopback):
     """``otree prodserver`` of the example project on a free port."""
 
     def __init__(self, db_path, redis_url, port=None, extra_env=None, log_path=None):
@@ -192,14 +204,6 @@ class ServerProcess:
 
     def stop(self):
         self.kill(signal.SIGTERM)
-
-    @property
-    def base(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    @property
-    def ws_base(self):
-        return "ws://127.0.0.1:%d" % self.port
 
 
 def proc_stats():

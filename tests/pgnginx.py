@@ -312,7 +312,7 @@ http {{
 """
 
 
-class NginxProxy:
+class NginxProxy(harness.Loopback):
     """nginx on a free loopback port, round robin over ``server_ports``."""
 
     available = staticmethod(available_nginx)
@@ -378,14 +378,6 @@ class NginxProxy:
                 return f.read().decode("utf-8", "replace")[-4000:]
         except OSError:
             return ""
-
-    @property
-    def base(self):
-        return "http://127.0.0.1:%d" % self.port
-
-    @property
-    def ws_base(self):
-        return "ws://127.0.0.1:%d" % self.port
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

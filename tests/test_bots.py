@@ -11,17 +11,7 @@ from otree_redwood import bots
 from tests import harness
 
 
-
-@pytest.fixture(autouse=True)
-def _example_configs_installed(request):
-    """Sessions of the example apps need their configs in settings.py."""
-    if "make_session" in request.fixturenames:
-        from otree.session import SESSION_CONFIGS_DICT
-
-        if "continuous_pd" not in SESSION_CONFIGS_DICT:
-            pytest.fail("example_project/settings.py lacks the example configs: add "
-                        "`from settings_apps import REDWOOD_EXAMPLE_SESSION_CONFIGS` and "
-                        "`SESSION_CONFIGS += REDWOOD_EXAMPLE_SESSION_CONFIGS`", pytrace=False)
+pytestmark = pytest.mark.usefixtures("example_configs_installed")
 
 
 def _db(fn):
