@@ -27,6 +27,17 @@ from settings_apps import REDWOOD_EXAMPLE_SESSION_CONFIGS  # noqa: E402
 
 SESSION_CONFIGS += REDWOOD_EXAMPLE_SESSION_CONFIGS
 
+# The test suite's "0.9.x apps" (tests/legacy_apps), only when the tests ask
+# for them (tests/harness.py sets REDWOOD_TEST_APPS for itself and its servers).
+if environ.get("REDWOOD_TEST_APPS"):
+    import os as _os
+    import sys as _sys
+
+    _sys.path.insert(0, _os.path.join(_os.path.dirname(_os.path.abspath(__file__)), "..", "tests", "legacy_apps"))
+    from legacy_settings import LEGACY_SESSION_CONFIGS  # noqa: E402
+
+    SESSION_CONFIGS += LEGACY_SESSION_CONFIGS
+
 LANGUAGE_CODE = "en"
 REAL_WORLD_CURRENCY_CODE = "USD"
 USE_POINTS = True

@@ -71,6 +71,8 @@ class RedisServer:
 def configure_django(db_path):
     """Configure Django exactly as oTree does, on the example project."""
     os.environ["DATABASE_URL"] = "sqlite:///" + db_path
+    # the "0.9.x apps" of tests/legacy_apps join the example project's configs
+    os.environ["REDWOOD_TEST_APPS"] = "1"
     if EXAMPLE not in sys.path:
         sys.path.insert(0, EXAMPLE)
     from django.conf import settings

@@ -1,0 +1,18 @@
+from otree.api import Page, WaitPage
+
+
+class Decide(Page):
+    pass
+
+
+class ResultsWait(WaitPage):
+    def after_all_players_arrive(self):
+        for p in self.group.get_players():
+            p.set_payoff()
+
+
+class Results(Page):
+    pass
+
+
+page_sequence = [Decide, ResultsWait, Results]
