@@ -37,7 +37,7 @@ def check_settings(app_configs=None, **kwargs):
         ))
     if "otree_redwood" not in (getattr(settings, "EXTENSION_APPS", None) or []):
         messages.append(Error(
-            "otree_redwood is installed but not listed in EXTENSION_APPS.",
+            "otree_redwood is used by this project but settings.EXTENSION_APPS does not list it.",
             hint="Add EXTENSION_APPS = ['otree_redwood'] to settings.py; oTree only loads "
                  "the WebSocket routes and exports of apps listed there.",
             id="otree_redwood.E003",

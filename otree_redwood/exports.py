@@ -468,6 +468,7 @@ class AppSpecificExportCSV(vanilla.View):
     display_name = None
     url_name = None
     url_pattern = None
+    alt_url_pattern = None
     get_output_table = None
     get_output_table_header = None
 
@@ -481,8 +482,13 @@ class AppSpecificExportCSV(vanilla.View):
         attrs = {
             "app_name": app_name,
             "display_name": display_name or "%s (otree-redwood output table, CSV)" % app_name,
+            # 0.9.x's address and URL name: bookmarks, scripts and lab notes
+            # use them, and oTree's Data page links to url_name
             "url_name": "redwood_export_%s" % app_name,
-            "url_pattern": r"^redwood/export/app/%s/$" % app_name,
+            "url_pattern": r"^redwood_export_%s/$" % app_name,
+            # the same view under the prefix of every other redwood URL
+            # (served by views.urlpatterns)
+            "alt_url_pattern": r"^redwood/export/app/%s/$" % app_name,
             "__module__": __name__,
         }
         if get_output_table is not None:

@@ -17,6 +17,12 @@ from otree.models import BaseGroup
 
 logger = logging.getLogger(__name__)
 
+# An app can import this module although the project forgot EXTENSION_APPS:
+# oTree then never loads otree_redwood's AppConfig, which is where the checks
+# are registered.  Registering them here too makes `otree check` (and every
+# server start) name the missing setting instead of a bare TemplateDoesNotExist.
+from . import checks  # noqa: E402,F401
+
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
 
@@ -266,6 +272,11 @@ class DecisionGroup(Group):
     group_decisions = JSONField(null=True)
     #: Copy of group_decisions at the end of each sub-period.
     subperiod_group_decisions = JSONField(null=True)
+    #: Declared as in 0.9.x, so it stays a column of every DecisionGroup table
+    #: and of oTree's per-app CSV.  0.9.x used it as the rate limit's "changed
+    #: since the last broadcast" flag; that flag now lives in Redis, next to
+    #: the live map, and this column always stays False.
+    _group_decisions_updated = models.BooleanField(default=False)
 
     def num_subperiods(self):
         """Override to turn on sub-periods. None by default."""
@@ -295,10 +306,18 @@ class DecisionGroup(Group):
 
             state.store_decisions_sync(self, self.group_decisions or {})
 
-    def _on_decisions_event(self, event):
-        """Set the sender's decision and broadcast (or defer, when rate limited)."""
+    def _on_decisions_event(self, event=None, **kwargs):
+        """Set the sender's decision and broadcast (or defer, when rate limited).
+
+        A decision that arrives before :meth:`when_all_players_ready` has run
+        is ignored, as in 0.9.x (the Event itself is stored).
+        """
         from . import state
 
+        if not self.ran_ready_function:
+            logger.warning("ignoring decision of %s in group %s before when_all_players_ready",
+                           event.participant.code, self.pk)
+            return
         state.apply_decision_sync(self, event.participant.code, event.value)
 
     def get_group_decisions_events(self):

@@ -442,6 +442,8 @@ class Runtime:
             replies = await self._run_scripts(calls)
             for (item, _, _, _), res in zip(calls, replies):
                 results[id(item)] = state.parse_result(res)
+                if state.not_started(res):
+                    _warn_before_start(item)
         for item in batch:
             if item.kind == "tick":
                 late = now - item.tick.due_ms
@@ -727,6 +729,18 @@ def _update_rows(model, names, rows):
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params + ids)
+
+
+_warned_before_start = set()
+
+
+def _warn_before_start(item):
+    """0.9.x logged each decision it ignored before the period; once per member is enough."""
+    key = (item.info.gk, item.sock.participant_code)
+    if key not in _warned_before_start:
+        _warned_before_start.add(key)
+        logger.warning("ignoring decisions of %s in %s: when_all_players_ready has not run yet "
+                       "(stored, not applied)", item.sock.participant_code, item.info.gk)
 
 
 def _cached_info(gk):

@@ -13,6 +13,11 @@ from . import protocol, redis_conn
 # KEYS: dec, seq, rl, timers zset, group timer set, timer hash
 # ARGV: code, value_json, mode ('now'|'store'|'rate'), now_ms, interval_ms, timer_id, gk
 DECIDE_LUA = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  -- no map yet: when_all_players_ready has not run; as in 0.9.x the
+  -- decision changes nothing and nothing is broadcast
+  return {-1}
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local mode = ARGV[3]
 if mode == 'store' then
@@ -92,10 +97,15 @@ def map_from_flat(flat):
     return protocol.map_json((_s(flat[i]), _s(flat[i + 1])) for i in range(0, len(flat), 2))
 
 
+def not_started(res):
+    """Whether a decide reply says the group has no map yet (ready not run)."""
+    return int(res[0]) == -1
+
+
 def parse_result(res):
     """(seq, map_json) from a decide/snapshot reply, or (None, None)."""
     seq = int(res[0])
-    if not seq:
+    if seq <= 0:
         return None, None
     return seq, map_from_flat(res[1])
 

@@ -248,12 +248,15 @@ def schedule_emitter(group, interval_s, period_length_s, callback, start_immedia
         data["method"] = method
         schedule_sync(timer_id, "emitter", info.gk, first, interval_ms, count, data)
         return timer_id, info.gk, None
-        # a plain function cannot be named in Redis: only this process runs it
-        ref = "cb%d" % next(_local_counter)
-        _local_callbacks[ref] = callback
-        data["ref"] = ref
-        schedule_sync(timer_id, "emitter", info.gk + ":local", first, interval_ms, count, data, owner=_process_token)
-        return timer_id, info.gk + ":local", _process_token
+    if not callable(callback):
+        raise TypeError("DiscreteEventEmitter callback must be callable, not %r" % (callback,))
+    # a plain function, lambda or closure cannot be named in Redis: only this
+    # process can run it (as in 0.9.x, where every emitter lived in one process)
+    ref = "cb%d" % next(_local_counter)
+    _local_callbacks[ref] = callback
+    data["ref"] = ref
+    schedule_sync(timer_id, "emitter", info.gk + ":local", first, interval_ms, count, data, owner=_process_token)
+    return timer_id, info.gk + ":local", _process_token
 
 
 def local_callback(ref):

@@ -6,13 +6,15 @@ class DiscreteEventEmitter:
     """Calls ``callback(current_interval, intervals)`` every ``interval`` seconds.
 
     ``intervals`` is ``period_length / interval``; ``current_interval`` counts
-    from 0.  The first call comes ``interval`` seconds after :meth:`start`, or
-    at once with ``start_immediate=True``.  Unlike 0.9.x, the ticks live in
+    from 0.  Nothing happens until :meth:`start` is called (as in 0.9.x); the
+    first call comes ``interval`` seconds after it, or at once with
+    ``start_immediate=True``.  Unlike 0.9.x, the ticks live in
     Redis (timers.py): any number of emitters per group, each tick fired once
     even with several server processes or after a restart, and each call made
     on a freshly loaded group.  ``callback`` should be a method of the group
-    (``self.tick``); a plain function works too, but only in the process that
-    created the emitter.  All emitters of a group stop at its period end.
+    (``self.tick``), which survives a server restart; a plain function,
+    lambda or closure works too (0.9.x apps use them), but runs only in the
+    process that created the emitter.  All emitters of a group stop at its period end.
     """
 
     def __init__(self, interval, period_length, group, callback, start_immediate=False):
@@ -24,8 +26,6 @@ class DiscreteEventEmitter:
         self.intervals = self.period_length / self.interval
         self.timer_id = None
         self._owner = None
-        if start_immediate:
-            self.start()
 
     def start(self):
         """Schedule the ticks (once; a second call does nothing)."""

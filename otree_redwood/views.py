@@ -235,3 +235,11 @@ urlpatterns = [
     url(r"^redwood/monitor/session/%s/$" % SESSION_CODE_RE, admin_page(MonitorView.as_view()), name="redwood_monitor"),
     url(r"^redwood/debug/session/%s/$" % SESSION_CODE_RE, admin_page(DebugView.as_view()), name="redwood_debug"),
 ]
+
+# Per-app exports: oTree routes each at its 0.9.x address (url_pattern,
+# data_export_views); they answer under /redwood/export/app/<app>/ too.
+urlpatterns += [
+    url(view.alt_url_pattern, admin_page(view.as_view()), name=view.url_name + "_redwood")
+    for view in exports.data_export_views
+    if getattr(view, "alt_url_pattern", None)
+]

@@ -99,7 +99,7 @@ async def test_emitters_any_number_per_group_without_interference(make_session, 
 
     def _on_go_event(self, event):
         DiscreteEventEmitter(0.1, 0.5, self, self._tick_a).start()
-        DiscreteEventEmitter(0.05, 0.5, self, self._tick_b, start_immediate=True)
+        DiscreteEventEmitter(0.05, 0.5, self, self._tick_b, start_immediate=True).start()
 
     monkeypatch.setattr(Group, "_tick_a", _tick_a, raising=False)
     monkeypatch.setattr(Group, "_tick_b", _tick_b, raising=False)

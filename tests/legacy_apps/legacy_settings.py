@@ -13,7 +13,7 @@ LEGACY_SESSION_CONFIGS = [
         display_name="0.9.x style: Group with custom channels and an emitter",
         num_demo_participants=2,
         app_sequence=["legacy_channels"],
-        period_length=6,
+        period_length=8,
     ),
     dict(
         name="legacy_subperiods",

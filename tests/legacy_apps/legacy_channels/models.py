@@ -38,10 +38,12 @@ class Group(RedwoodGroup):
             self.save()
             self.send("tick", {"interval": current_interval, "intervals": intervals})
 
-        emitter = DiscreteEventEmitter(1, self.period_length() - 1, self, tick)
+        # ticks at 1..5 s of an 8 s period (well before its end)
+        emitter = DiscreteEventEmitter(1, self.period_length() - 3, self, tick)
         emitter.start()
-        # a second emitter on a bound method (0.9.x allowed one per group)
-        DiscreteEventEmitter(2, self.period_length() - 1, self, self.slow_tick).start()
+        # a second emitter, on a bound method (0.9.x allowed one per group):
+        # 2.5 intervals, so ticks at 2, 4 and 6 s
+        DiscreteEventEmitter(2, self.period_length() - 3, self, self.slow_tick).start()
 
     def slow_tick(self, current_interval, intervals):
         self.send("slow_tick", current_interval)

@@ -1,0 +1,65 @@
+"""0.9.x behaviours that apps and projects rely on (issue: drop-in fidelity)."""
+import os
+import shutil
+import subprocess
+
+from tests import harness
+from tests.test_consumer import APP, events_of
+
+
+async def test_decision_before_the_period_starts_is_ignored(make_session, ws):
+    """0.9.x ignores a decision sent before when_all_players_ready has run."""
+    import asyncio
+
+    _, groups = make_session(APP, 2)
+    (gpk, (a, b)), = groups
+    ca = await ws(APP, gpk, a)
+    await ca.send("decisions", 0.9)
+    loop = asyncio.get_event_loop()
+    deadline = loop.time() + 10
+    while not events_of(gpk, "decisions"):
+        assert loop.time() < deadline, "the early decision was not stored"
+        await asyncio.sleep(0.05)
+    cb = await ws(APP, gpk, b)
+    frames = []
+    while True:
+        msg = await ca.recv(timeout=10)
+        assert msg is not None
+        frames.append(msg)
+        if msg["channel"] == "group_decisions":
+            break
+    # nothing was broadcast for the early decision: the first map A sees is
+    # the period's opening map, after period_start, with A's initial decision
+    channels = [m["channel"] for m in frames]
+    assert channels.index("state") < channels.index("group_decisions")
+    assert frames[-1]["payload"] == {a: 0.5, b: 0.5}
+    stored = events_of(gpk, "group_decisions")
+    assert [e.value for e in stored] == [{a: 0.5, b: 0.5}]
+    assert [e.value for e in events_of(gpk, "decisions")] == [0.9]
+    # decisions after the start are applied as usual
+    await cb.send("decisions", 0.2)
+    msg = await ca.recv_until(lambda m: m["channel"] == "group_decisions")
+    assert msg["payload"] == {a: 0.5, b: 0.2}
+
+
+def test_missing_extension_apps_is_reported_by_otree_check(tmp_path):
+    """An app imports otree_redwood but settings.py forgot EXTENSION_APPS."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ("decision_demo", "_templates", "_static"):
+        shutil.copytree(os.path.join(harness.EXAMPLE, name), str(project / name))
+    settings = open(os.path.join(harness.EXAMPLE, "settings.py")).read()
+    assert 'EXTENSION_APPS = ["otree_redwood"]' in settings
+    settings = settings.replace('EXTENSION_APPS = ["otree_redwood"]', "EXTENSION_APPS = []")
+    settings = settings.replace("from settings_apps import REDWOOD_EXAMPLE_SESSION_CONFIGS  # noqa: E402",
+                                "REDWOOD_EXAMPLE_SESSION_CONFIGS = []")
+    (project / "settings.py").write_text(settings)
+    env = dict(os.environ)
+    env.pop("REDWOOD_TEST_APPS", None)
+    env["DATABASE_URL"] = "sqlite:///" + str(tmp_path / "db.sqlite3")
+    env["PATH"] = harness.BIN + os.pathsep + env.get("PATH", "")
+    out = subprocess.run([os.path.join(harness.BIN, "otree"), "check"], cwd=str(project), env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    text = out.stdout.decode("utf-8", "replace")
+    assert out.returncode != 0, text
+    assert "otree_redwood.E003" in text and "EXTENSION_APPS" in text, text
