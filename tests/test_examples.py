@@ -5,10 +5,10 @@ import datetime
 
 import pytest
 
-from continuous_pd.payoffs import MATRIX as PD, flow_payoff, holding_intervals, time_weighted_payoffs
+from continuous_pd.payoffs import MATRIX as PD, flow_payoff, own_decision
 from double_auction import market
 from mean_matching import payoffs as hd
-from subperiod_pd.payoffs import subperiod_maps, subperiod_payoffs
+from otree_redwood.payoffs import decision_series, integrate
 
 UTC = datetime.timezone.utc
 
@@ -27,14 +27,20 @@ def test_flow_payoff_is_the_matrix_for_pure_choices_and_expected_value_for_mixed
     assert flow_payoff(0.5, 0.5) == pytest.approx(sum(PD.values()) / 4)
 
 
+def _series(history, start, end, **kw):
+    """A Series from [(seconds, map)] and the period's bounds in seconds."""
+    return decision_series([(t * 1000.0, "group_decisions", m) for t, m in history],
+                           start_ms=start * 1000.0, end_ms=end * 1000.0, **kw)
+
+
 def test_time_weighted_payoffs_on_a_hand_made_history():
     # period [0, 10]: both cooperate, a defects at 4, b defects at 7
-    history = [(0.01, {"a": 1, "b": 1}), (4, {"a": 0, "b": 1}), (7, {"a": 0, "b": 0})]
-    out = time_weighted_payoffs(history, 0, 10, ["a", "b"])
-    assert out["a"]["payoff"] == pytest.approx((4 * 100 + 3 * 150 + 3 * 25) / 10)  # 92.5
-    assert out["b"]["payoff"] == pytest.approx((4 * 100 + 3 * 0 + 3 * 25) / 10)  # 47.5
-    assert out["a"]["cooperation"] == pytest.approx(0.4)
-    assert out["b"]["cooperation"] == pytest.approx(0.7)
+    series = _series([(0.01, {"a": 1, "b": 1}), (4, {"a": 0, "b": 1}), (7, {"a": 0, "b": 0})], 0, 10)
+    out = integrate(series, flow_payoff, average=True)
+    assert out["a"] == pytest.approx((4 * 100 + 3 * 150 + 3 * 25) / 10)  # 92.5
+    assert out["b"] == pytest.approx((4 * 100 + 3 * 0 + 3 * 25) / 10)  # 47.5
+    coop = integrate(series, own_decision, average=True)
+    assert coop == pytest.approx({"a": 0.4, "b": 0.7})
 
 
 def test_history_is_clamped_to_the_period():
@@ -45,22 +51,15 @@ def test_history_is_clamped_to_the_period():
         (t(6), {"a": 1, "b": 1}),
         (t(12), {"a": 0, "b": 0}),   # after the end: never counts
     ]
-    pieces = holding_intervals(history, t(0), t(10))
-    assert [(round(s, 6), m) for s, m in pieces] == [(6, {"a": 1, "b": 0}), (4, {"a": 1, "b": 1})]
-    out = time_weighted_payoffs(history, t(0), t(10), ["a", "b"])
-    assert out["a"]["payoff"] == pytest.approx((6 * 0 + 4 * 100) / 10)
-    assert out["b"]["payoff"] == pytest.approx((6 * 150 + 4 * 100) / 10)
+    series = decision_series([(ts, "group_decisions", m) for ts, m in history], start_ms=t(0), end_ms=t(10))
+    pieces = [(round((t1 - t0) / 1000.0, 6), m) for t0, t1, m in series]
+    assert pieces == [(6, {"a": 1, "b": 0}), (4, {"a": 1, "b": 1})]
+    out = integrate(series, flow_payoff, average=True)
+    assert out["a"] == pytest.approx((6 * 0 + 4 * 100) / 10)
+    assert out["b"] == pytest.approx((6 * 150 + 4 * 100) / 10)
 
 
-def test_empty_or_missing_history():
-    assert time_weighted_payoffs([], 0, 10, ["a", "b"])["a"] == {"payoff": 0.0, "cooperation": None}
-    # b has no decision in the first map: only the time both had one counts
-    out = time_weighted_payoffs([(0, {"a": 1}), (5, {"a": 1, "b": 0})], 0, 10, ["a", "b"])
-    assert out["a"]["payoff"] == pytest.approx(PD["cd"])
-    assert out["b"]["payoff"] == pytest.approx(PD["dc"])
-
-
-def test_subperiod_maps_skip_the_initial_map_and_payoffs_average_the_subperiods():
+def test_subperiods_each_count_for_their_length():
     # period [100, 104] in 4 sub-periods: maps at the start and at 101..104
     history = [
         (100.002, {"a": 1, "b": 1}),  # the initial decisions, sent with the start
@@ -69,14 +68,14 @@ def test_subperiod_maps_skip_the_initial_map_and_payoffs_average_the_subperiods(
         (103.0, {"a": 1, "b": 1}),
         (104.0, {"a": 1, "b": 0}),
     ]
-    maps = subperiod_maps(history, 100, 104, 4, 4)
-    assert maps == [m for _, m in history[1:]]
-    out = subperiod_payoffs(maps, ["a", "b"])
-    assert out["a"]["points"] == [150, 150, 100, 0]
-    assert out["b"]["points"] == [0, 0, 100, 150]
-    assert out["a"]["payoff"] == pytest.approx(100)
-    assert out["b"]["payoff"] == pytest.approx(62.5)
-    assert out["a"]["cooperation"] == pytest.approx(0.5)
+    series = _series(history, 100, 104, num_subperiods=4, period_length=4)
+    assert [m for _, m in series.steps] == [m for _, m in history[1:]]
+    out = integrate(series, flow_payoff)
+    # a: 150, 150, 100, 0 points per second, one second each; b: 0, 0, 100, 150
+    assert out["a"] == pytest.approx(400)
+    assert out["b"] == pytest.approx(250)
+    assert integrate(series, flow_payoff, average=True)["b"] == pytest.approx(62.5)
+    assert integrate(series, own_decision, average=True)["a"] == pytest.approx(0.5)
 
 
 def test_mean_matching_plays_against_the_mean_of_the_others():
@@ -84,13 +83,13 @@ def test_mean_matching_plays_against_the_mean_of_the_others():
     assert eq == pytest.approx(2 / 3)
     assert hd.flow_payoff(1, eq) == pytest.approx(hd.flow_payoff(0, eq))
     # three players for 10 s: a Hawk, b and c Dove; then c turns Hawk at 5
-    history = [(0, {"a": 1, "b": 0, "c": 0}), (5, {"a": 1, "b": 0, "c": 1})]
-    out = hd.time_weighted_payoffs(history, 0, 10, ["a", "b", "c"])
+    series = _series([(0, {"a": 1, "b": 0, "c": 0}), (5, {"a": 1, "b": 0, "c": 1})], 0, 10)
+    out = integrate(series, hd.flow_against_others, average=True)
     m = hd.MATRIX
     # a meets mean 0, then 0.5; b meets 0.5, then 1
-    assert out["a"]["payoff"] == pytest.approx((5 * m["hd"] + 5 * hd.flow_payoff(1, 0.5)) / 10)
-    assert out["b"]["payoff"] == pytest.approx((5 * hd.flow_payoff(0, 0.5) + 5 * m["dh"]) / 10)
-    assert out["c"]["hawk"] == pytest.approx(0.5)
+    assert out["a"] == pytest.approx((5 * m["hd"] + 5 * hd.flow_payoff(1, 0.5)) / 10)
+    assert out["b"] == pytest.approx((5 * hd.flow_payoff(0, 0.5) + 5 * m["dh"]) / 10)
+    assert integrate(series, lambda mine, others: mine, average=True)["c"] == pytest.approx(0.5)
 
 
 def test_market_matches_crossing_orders_at_the_standing_price_oldest_first():
@@ -213,11 +212,11 @@ async def test_continuous_pd_payoffs_follow_the_decisions_and_their_times(make_s
     assert players[a].cooperation == pytest.approx(1 - f, abs=1e-3)
     assert players[b].cooperation == pytest.approx(1.0)
     # what the pages saw on the wire gives the same payoffs
-    wire = time_weighted_payoffs(
-        [(ts / 1000, m) for ts, m in _maps(cb, _start_ts(cb))],
-        _start_ts(cb) / 1000, cb.received[-1]["ts"] / 1000, [a, b],
-    )
-    assert wire[a]["payoff"] == pytest.approx(expect_a, abs=0.01)
+    wire = integrate(decision_series(
+        [(ts, "group_decisions", m) for ts, m in _maps(cb, _start_ts(cb))],
+        start_ms=_start_ts(cb), end_ms=cb.received[-1]["ts"],
+    ), flow_payoff, average=True)
+    assert wire[a] == pytest.approx(expect_a, abs=0.01)
 
 
 async def test_subperiod_pd_counts_only_the_choice_standing_at_each_subperiod_end(make_session, ws):
@@ -234,7 +233,8 @@ async def test_subperiod_pd_counts_only_the_choice_standing_at_each_subperiod_en
     maps = _maps(cb, start)
     # exactly one broadcast per sub-period, at its end (as in 0.9.x)
     assert len(maps) == 4
-    sub = subperiod_maps([(ts / 1000, m) for ts, m in maps], start / 1000, cb.received[-1]["ts"] / 1000, 4, 4)
+    sub = [m for _, m in decision_series([(ts, "group_decisions", m) for ts, m in maps], start_ms=start,
+                                         end_ms=cb.received[-1]["ts"], num_subperiods=4, period_length=4).steps]
     assert [m[a] for m in sub] == [0, 0, 1, 1]
     assert [m[b] for m in sub] == [1, 1, 1, 1]
     for k, (ts, _) in enumerate(maps, start=1):
@@ -248,8 +248,11 @@ async def test_subperiod_pd_counts_only_the_choice_standing_at_each_subperiod_en
                 for p in group.get_players()}, group.subperiod_group_decisions
 
     players, last = await _db(finish)
-    assert players[a] == (125.0, 4, 0.5)     # defect, defect, cooperate, cooperate
-    assert players[b] == (50.0, 4, 1.0)      # 0, 0, 100, 100
+    # the last sub-period runs to the stored period_end (a few ms late at most)
+    assert players[a] == pytest.approx((125.0, 4, 0.5), abs=0.51)    # defect, defect, cooperate, cooperate
+    assert players[a][2] == pytest.approx(0.5, abs=0.01)
+    assert players[b] == pytest.approx((50.0, 4, 1.0), abs=0.51)     # 0, 0, 100, 100
+    assert players[b][2] == 1.0
     assert last == {a: 1, b: 1}
 
 
@@ -277,14 +280,16 @@ async def test_mean_matching_rate_limits_broadcasts_and_loses_no_decision(make_s
         from mean_matching.models import Group
 
         group = _set_payoffs(Group, group_pk)
-        history = [(e.timestamp, e.value) for e in group.get_group_decisions_events()]
-        result = hd.time_weighted_payoffs(history, group.get_start_time(), group.get_end_time(), codes)
+        rows = [(e.timestamp, "group_decisions", e.value) for e in group.get_group_decisions_events()]
+        series = decision_series(rows, start_ms=group.get_start_time(), end_ms=group.get_end_time())
+        result = {"payoff": integrate(series, hd.flow_against_others, codes, average=True),
+                  "hawk": integrate(series, lambda mine, others: mine, codes, average=True)}
         return {p.participant.code: (float(p.payoff), p.hawk) for p in group.get_players()}, result
 
     players, result = await _db(finish)
     for code in codes:
-        assert abs(players[code][0] - result[code]["payoff"]) <= 0.5 + 1e-6
-        assert players[code][1] == pytest.approx(result[code]["hawk"])
+        assert abs(players[code][0] - result["payoff"][code]) <= 0.5 + 1e-6
+        assert players[code][1] == pytest.approx(result["hawk"][code])
     assert min(hd.MATRIX.values()) <= min(p[0] for p in players.values())
     assert max(p[0] for p in players.values()) <= max(hd.MATRIX.values())
 

@@ -4,14 +4,16 @@ Two players choose, at any moment, to cooperate or to defect (the decision is
 the probability of cooperating, 0..1).  Each sees the other's choice at once.
 The period lasts ``period_length`` seconds (session config, default 60); the
 payoff is the time-weighted average of the flow payoffs of ``payoffs.MATRIX``
-over the period, computed from the stored history of the group's decisions.
+over the period, computed from the stored history of the group's decisions
+by ``otree_redwood.payoffs.flow_payoffs``.
 """
 from otree.api import BaseConstants, BasePlayer, BaseSubsession, models
 
 from otree_redwood.bots import is_bot_session
 from otree_redwood.models import DecisionGroup
+from otree_redwood.payoffs import flow_payoffs
 
-from .payoffs import MATRIX, time_weighted_payoffs
+from .payoffs import MATRIX, flow_payoff, own_decision
 
 doc = __doc__
 
@@ -44,24 +46,14 @@ class Group(DecisionGroup):
     def period_length(self):
         return configured_period_length(self.session)
 
-    def decision_history(self):
-        """[(time, {code: decision}), ...] of every broadcast map, oldest first."""
-        return [(e.timestamp, e.value) for e in self.get_group_decisions_events()]
-
     def set_payoffs(self):
-        start, end = self.get_start_time(), self.get_end_time()
-        players = self.get_players()
-        if start is None or end is None:
-            # the period never ran (the group never connected): nothing earned
-            for p in players:
-                p.payoff = 0
-            return
-        codes = [p.participant.code for p in players]
-        result = time_weighted_payoffs(self.decision_history(), start, end, codes)
-        for p in players:
-            r = result[p.participant.code]
-            p.payoff = r["payoff"]
-            p.cooperation = r["cooperation"]
+        # points per second, averaged over the period (0 if it never ran)
+        payoffs = flow_payoffs(self, flow_payoff, average=True)
+        cooperation = flow_payoffs(self, own_decision, average=True)
+        started = self.get_start_time() is not None
+        for p in self.get_players():
+            p.payoff = payoffs[p.participant.code]
+            p.cooperation = cooperation[p.participant.code] if started else None
 
 
 class Player(BasePlayer):

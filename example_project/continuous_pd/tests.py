@@ -2,9 +2,10 @@
 from otree.api import Bot, expect
 
 from otree_redwood.bots import after_period, play_realtime
+from otree_redwood.payoffs import decision_series, integrate
 
 from . import pages
-from .payoffs import MATRIX, time_weighted_payoffs
+from .payoffs import MATRIX, flow_payoff, own_decision
 
 
 def strategy(state):
@@ -32,13 +33,14 @@ class PlayerBot(Bot):
         # the payoff the server stored is the one that the history this
         # member saw on the wire gives (server timestamps, ms)
         codes = list(me.group_play.members)
-        mine = time_weighted_payoffs(
-            [(ts / 1000.0, m) for ts, m in me.history if ts >= me.start_ts],
-            me.start_ts / 1000.0, me.end_ts / 1000.0, codes,
-        )[me.code]
-        expect(abs(float(self.player.payoff) - mine["payoff"]), "<=", 0.5 + 1e-6)
+        series = decision_series(
+            [(ts, "group_decisions", m) for ts, m in me.history], start_ms=me.start_ts, end_ms=me.end_ts
+        )
+        payoff = integrate(series, flow_payoff, codes, average=True)[me.code]
+        cooperation = integrate(series, own_decision, codes, average=True)[me.code]
+        expect(abs(float(self.player.payoff) - payoff), "<=", 0.5 + 1e-6)
         expect(min(MATRIX.values()), "<=", float(self.player.payoff))
         expect(float(self.player.payoff), "<=", max(MATRIX.values()))
-        expect(abs(self.player.cooperation - mine["cooperation"]), "<", 0.01)
+        expect(abs(self.player.cooperation - cooperation), "<", 0.01)
         expect(str(self.player.payoff) in self.html, True)
         yield pages.Results

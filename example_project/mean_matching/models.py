@@ -11,8 +11,9 @@ from otree.api import BaseConstants, BasePlayer, BaseSubsession, models
 
 from otree_redwood.bots import is_bot_session
 from otree_redwood.models import DecisionGroup
+from otree_redwood.payoffs import flow_payoffs
 
-from .payoffs import MATRIX, mixed_equilibrium, time_weighted_payoffs
+from .payoffs import MATRIX, flow_against_others, mixed_equilibrium
 
 doc = __doc__
 
@@ -46,19 +47,13 @@ class Group(DecisionGroup):
         return self.session.config.get("rate_limit", Constants.default_rate_limit)
 
     def set_payoffs(self):
-        start, end = self.get_start_time(), self.get_end_time()
-        players = self.get_players()
-        if start is None or end is None:
-            for p in players:
-                p.payoff = 0
-            return
-        history = [(e.timestamp, e.value) for e in self.get_group_decisions_events()]
-        codes = [p.participant.code for p in players]
-        result = time_weighted_payoffs(history, start, end, codes)
-        for p in players:
-            r = result[p.participant.code]
-            p.payoff = r["payoff"]
-            p.hawk = r["hawk"]
+        # points per second against the mean of the others, averaged over the period
+        payoffs = flow_payoffs(self, flow_against_others, average=True)
+        hawk = flow_payoffs(self, lambda mine, others: mine, average=True)
+        started = self.get_start_time() is not None
+        for p in self.get_players():
+            p.payoff = payoffs[p.participant.code]
+            p.hawk = hawk[p.participant.code] if started else None
 
 
 class Player(BasePlayer):

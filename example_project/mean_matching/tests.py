@@ -2,9 +2,10 @@
 from otree.api import Bot, expect
 
 from otree_redwood.bots import after_period, play_realtime
+from otree_redwood.payoffs import decision_series, integrate
 
 from . import pages
-from .payoffs import mixed_equilibrium, time_weighted_payoffs
+from .payoffs import flow_against_others, mixed_equilibrium
 
 #: Decisions per second and player: well above the broadcasts' rate limit.
 RATE = 12
@@ -38,10 +39,14 @@ class PlayerBot(Bot):
         expect(maps[-1][1][me.code], "in", sent + [self.player.initial_decision()])
         yield after_period(pages.Decide)
 
+        # the payoff is what the maps this member saw on the wire give
+        # (server timestamps, ms)
         codes = list(me.group_play.members)
-        expected = time_weighted_payoffs(
-            [(ts / 1000.0, m) for ts, m in maps], me.start_ts / 1000.0, me.end_ts / 1000.0, codes
-        )[me.code]
-        expect(abs(float(self.player.payoff) - expected["payoff"]), "<=", 0.5 + 1e-6)
-        expect(abs(self.player.hawk - expected["hawk"]), "<", 0.01)
+        series = decision_series(
+            [(ts, "group_decisions", m) for ts, m in maps], start_ms=me.start_ts, end_ms=me.end_ts
+        )
+        payoff = integrate(series, flow_against_others, codes, average=True)[me.code]
+        hawk = integrate(series, lambda mine, others: mine, codes, average=True)[me.code]
+        expect(abs(float(self.player.payoff) - payoff), "<=", 0.5 + 1e-6)
+        expect(abs(self.player.hawk - hawk), "<", 0.01)
         yield pages.Results

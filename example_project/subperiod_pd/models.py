@@ -11,8 +11,9 @@ from otree.api import BaseConstants, BasePlayer, BaseSubsession, models
 
 from otree_redwood.bots import is_bot_session
 from otree_redwood.models import DecisionGroup
+from otree_redwood.payoffs import flow_payoffs, group_series
 
-from .payoffs import MATRIX, subperiod_maps, subperiod_payoffs
+from .payoffs import MATRIX, flow_payoff, own_decision
 
 doc = __doc__
 
@@ -41,22 +42,20 @@ class Group(DecisionGroup):
         return self.session.config.get("num_subperiods", Constants.default_num_subperiods)
 
     def subperiod_history(self):
-        """The maps that closed each sub-period (see payoffs.subperiod_maps)."""
-        start, end = self.get_start_time(), self.get_end_time()
-        if start is None or end is None:
-            return []
-        history = [(e.timestamp, e.value) for e in self.get_group_decisions_events()]
-        return subperiod_maps(history, start, end, self.num_subperiods(), self.period_length())
+        """The maps that closed each sub-period, oldest first ([] before the period)."""
+        series = group_series(self)
+        return [decisions for _, decisions in series.steps] if series is not None else []
 
     def set_payoffs(self):
-        players = self.get_players()
-        codes = [p.participant.code for p in players]
-        result = subperiod_payoffs(self.subperiod_history(), codes)
-        for p in players:
-            r = result[p.participant.code]
-            p.payoff = r["payoff"]
-            p.cooperation = r["cooperation"]
-            p.subperiods_played = len(r["points"])
+        # each sub-period's map counts for its sub-period: the time average
+        # is the mean over the sub-periods
+        payoffs = flow_payoffs(self, flow_payoff, average=True)
+        cooperation = flow_payoffs(self, own_decision, average=True)
+        played = len(self.subperiod_history())
+        for p in self.get_players():
+            p.payoff = payoffs[p.participant.code]
+            p.cooperation = cooperation[p.participant.code] if played else None
+            p.subperiods_played = played
 
 
 class Player(BasePlayer):

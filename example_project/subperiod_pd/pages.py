@@ -1,7 +1,7 @@
 from otree.api import Page, WaitPage
 
 from .models import Constants
-from .payoffs import subperiod_payoffs
+from .payoffs import flow_payoff
 
 
 class Decide(Page):
@@ -24,13 +24,13 @@ class Results(Page):
     def vars_for_template(self):
         me = self.participant.code
         maps = self.group.subperiod_history()
-        codes = [p.participant.code for p in self.group.get_players()]
-        points = subperiod_payoffs(maps, codes)[me]["points"]
+        others = [p.participant.code for p in self.group.get_players() if p.participant.code != me]
         label = lambda d: "Cooperate" if d is not None and d >= 0.5 else "Defect"  # noqa: E731
         rows = []
-        for k, (decisions, pts) in enumerate(zip(maps, points), start=1):
-            other = [decisions.get(c) for c in codes if c != me][0]
-            rows.append({"k": k, "mine": label(decisions.get(me)), "other": label(other), "points": round(pts)})
+        for k, decisions in enumerate(maps, start=1):
+            mine, other = decisions.get(me), decisions.get(others[0])
+            points = flow_payoff(mine, other) if None not in (mine, other) else 0
+            rows.append({"k": k, "mine": label(mine), "other": label(other), "points": "%.2f" % points})
         share = self.player.cooperation
         return {"rows": rows, "cooperation_percent": None if share is None else round(share * 100)}
 

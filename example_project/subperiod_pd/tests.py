@@ -2,9 +2,10 @@
 from otree.api import Bot, expect
 
 from otree_redwood.bots import after_period, play_realtime
+from otree_redwood.payoffs import decision_series, integrate
 
 from . import pages
-from .payoffs import subperiod_maps, subperiod_payoffs
+from .payoffs import flow_payoff, own_decision
 
 
 def strategy(state):
@@ -20,19 +21,21 @@ class PlayerBot(Bot):
         group = self.group
         n = group.num_subperiods()
         # the page saw exactly one map per sub-period (plus the initial one)
-        maps = subperiod_maps(
-            [(ts / 1000.0, m) for ts, m in me.history],
-            me.start_ts / 1000.0, me.end_ts / 1000.0, n, group.period_length(),
+        series = decision_series(
+            [(ts, "group_decisions", m) for ts, m in me.history], start_ms=me.start_ts, end_ms=me.end_ts,
+            num_subperiods=n, period_length=group.period_length(),
         )
+        maps = [m for _, m in series.steps]
         expect(len(maps), n)
         sent = [p for c, p in me.sent if c == "decisions"]
         expect(len(sent), ">", n)  # decided more often than maps were sent
         yield after_period(pages.Decide)
 
         codes = list(me.group_play.members)
-        expected = subperiod_payoffs(maps, codes)[me.code]
+        payoff = integrate(series, flow_payoff, codes, average=True)[me.code]
+        cooperation = integrate(series, own_decision, codes, average=True)[me.code]
         expect(self.player.subperiods_played, n)
-        expect(abs(float(self.player.payoff) - expected["payoff"]), "<=", 0.5 + 1e-6)
-        expect(abs(self.player.cooperation - expected["cooperation"]), "<", 1e-9)
+        expect(abs(float(self.player.payoff) - payoff), "<=", 0.5 + 1e-6)
+        expect(abs(self.player.cooperation - cooperation), "<", 0.01)
         expect(self.group.subperiod_group_decisions, maps[-1])
         yield pages.Results

@@ -7,7 +7,9 @@ period with each strategy pair weighted by how long it was in force.
 """
 from otree.api import BaseConstants, BasePlayer, BaseSubsession
 
+from otree_redwood.bots import is_bot_session
 from otree_redwood.models import DecisionGroup
+from otree_redwood.payoffs import flow_payoffs
 
 doc = "A continuous-time 2x2 game (tutorial of otree-redwood)."
 
@@ -17,6 +19,7 @@ class Constants(BaseConstants):
     players_per_group = 2
     num_rounds = 1
     period_length = 120  # seconds
+    bot_period_length = 5  # seconds, for `otree test` (bots)
     # payoff_matrix[row action][column action] = (row payoff, column payoff);
     # action 0 is "A", action 1 is "B".  A prisoner's dilemma:
     payoff_matrix = [
@@ -31,6 +34,9 @@ class Subsession(BaseSubsession):
 
 class Group(DecisionGroup):
     def period_length(self):
+        if is_bot_session(self.session):
+            # `otree test` plays the whole period: keep it short for bots
+            return Constants.bot_period_length
         return Constants.period_length
 
 
@@ -58,24 +64,7 @@ class Player(BasePlayer):
 
     def set_payoff(self):
         """Time-weighted average of the flow payoff over the period."""
-        start = self.group.get_start_time()
-        end = self.group.get_end_time()
-        if start is None or end is None:
-            self.payoff = 0
-            return
-        # the first map at or after period_start is the full initial one
-        events = [e for e in self.group.get_group_decisions_events() if e.timestamp >= start]
-        me = self.participant.code
-        other = self.other_player().participant.code
-        total = 0.0
-        for i, event in enumerate(events):
-            # a map is in force from its own time (the first: from the start)
-            # until the next map, and never past the end of the period
-            t0 = start if i == 0 else event.timestamp
-            t1 = events[i + 1].timestamp if i + 1 < len(events) else end
-            seconds = (min(t1, end) - t0).total_seconds()
-            if seconds <= 0:
-                continue
-            decisions = event.value
-            total += self.flow_payoff(decisions[me], decisions[other]) * seconds
-        self.payoff = total / (end - start).total_seconds()
+        # each member has their own flow function (row or column player)
+        flows = {p.participant.code: p.flow_payoff for p in self.group.get_players()}
+        payoffs = flow_payoffs(self.group, flows, average=True)
+        self.payoff = payoffs[self.participant.code]
