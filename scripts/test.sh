@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run the whole test suite: Python (unit, WebSocket, end-to-end, browser) and
-# the components' JavaScript unit tests.  Extra arguments go to pytest.
+# Run the whole test suite, fast tiers first: the components' JavaScript unit
+# tests, Python unit tests (tests/unit: no Redis, database or server), then
+# WebSocket, end-to-end and browser tests.  Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup_venv.sh
@@ -14,6 +15,10 @@ if command -v node >/dev/null 2>&1 && ls tests/js/*.test.mjs >/dev/null 2>&1; th
 else
   echo "== JavaScript unit tests skipped: node not found"
 fi
-echo "== Python tests (pytest)"
-python -m pytest "$@" || status=$?
+# pytest's exit code 5 means "no test collected": a tier that ran nothing
+# is a failure here too
+echo "== Python fast tier (pytest -m unit: no Redis, database or server)"
+python -m pytest -m unit "$@" || status=$?
+echo "== Python integration, end-to-end and browser tiers (pytest)"
+python -m pytest -m "not unit" "$@" || status=$?
 exit $status

@@ -10,7 +10,31 @@ from tests import harness
 _state = {}
 
 
+UNIT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "unit")
+
+
+def unit_tier_only(config):
+    """`pytest -m unit`: the fast tier, which needs no Redis, database or server."""
+    return (config.getoption("markexpr", "") or "").strip() == "unit"
+
+
+def pytest_collection_modifyitems(config, items):
+    # the fast tier is a folder: its tests need not remember a marker
+    for item in items:
+        if str(item.fspath).startswith(UNIT_DIR + os.sep):
+            item.add_marker(pytest.mark.unit)
+
+
 def pytest_configure(config):
+    if unit_tier_only(config):
+        # Django is configured (settings are read), but nothing listens on
+        # this port: a unit test that reaches for Redis fails at once
+        os.environ["REDWOOD_REDIS_URL"] = "redis://127.0.0.1:9/0"
+        tmp = tempfile.mkdtemp(prefix="redwood-unit-")
+        _state["tmp"] = tmp
+        _state["db"] = os.path.join(tmp, "db.sqlite3")
+        harness.configure_django(_state["db"])
+        return
     # Redis and the database exist before Django is configured: the server
     # processes of end-to-end tests share both with the test process.
     redis_server = harness.RedisServer()
@@ -40,7 +64,10 @@ def db_path():
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _db(django_db_blocker):
+def _db(django_db_blocker, request):
+    if unit_tier_only(request.config):
+        yield
+        return
     # One real SQLite file, created the way ``otree resetdb`` does (syncdb, no
     # migrations).  Tests make their own sessions (unique codes) instead of
     # flushing tables: server processes that share the file keep their data.

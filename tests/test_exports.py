@@ -2,14 +2,10 @@
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from asgiref.sync import sync_to_async
 
-from tests import harness
 
 
 def db(fn):
@@ -147,25 +143,6 @@ async def test_subperiod_index_in_csv(make_session, ws, monkeypatch):
     assert [r["subperiod"] for r in states] == ["", ""]
 
 
-def test_subperiod_counter_rules():
-    from otree_redwood.exports import _SubperiodCounter
-
-    c = _SubperiodCounter(2, 10.0)  # sub-periods of 5 s
-    assert c.index("decisions", None, 0) == ""  # before the period
-    assert c.index("state", "period_start", 1000) == ""
-    assert c.index("group_decisions", None, 1001) == 0  # the opening map
-    assert c.index("decisions", None, 2000) == 1
-    assert c.index("group_decisions", None, 6000) == 1
-    assert c.index("decisions", None, 7000) == 2
-    assert c.index("group_decisions", None, 11000) == 2
-    assert c.index("state", "period_end", 11001) == ""
-    assert c.index("decisions", None, 12000) == ""
-    # no opening map: the first map is the end of sub-period 1
-    c = _SubperiodCounter(2, 10.0)
-    c.index("state", "period_start", 0)
-    assert c.index("group_decisions", None, 5000) == 1
-
-
 def _fake_hooks(calls):
     def get_output_table_header(groups):
         calls["header_groups"] = [g.pk for g in groups]
@@ -280,25 +257,3 @@ async def test_events_api_filters_by_app_content_type(make_session, ws):
 
     missing = await db(get_missing)()
     assert missing.status_code == 404
-
-
-def test_export_memory_is_bounded():
-    """200,000 events stream with a small, fixed amount of memory.
-
-    Runs benchmarks/export_memory.py in a fresh process (its own temporary
-    database) so that the peak resident size is the export's, not that of
-    earlier tests.  The control run keeps the same rows in a list: it must
-    grow well past the bound, which shows the measurement sees growth.
-    """
-    bound_mb = 60
-    out = subprocess.run(
-        [sys.executable, os.path.join(harness.ROOT, "benchmarks", "export_memory.py"),
-         "--events", "200000", "--control", "--json"],
-        cwd=harness.ROOT, capture_output=True, text=True, timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    print(out.stdout)
-    assert result["csv_rows"] == 200000
-    assert result["stream"]["growth_mb"] < bound_mb
-    assert result["control_list"]["growth_mb"] > bound_mb

@@ -12,4 +12,4 @@ def test_track_and_update_give_means_per_context():
     got = stats.items()
     assert got["other"] == {"mean": 3.0, "count": 2}
     assert got["handler"]["count"] == 2
-    assert 0.5 <= got["handler"]["mean"] < 1.0  # (duration of an empty block + 1.0) / 2
+    assert got["handler"]["mean"] >= 0.5  # (duration of an empty block + 1.0) / 2
