@@ -57,7 +57,18 @@ def otree_globals(context):
         "debug": bool(settings.DEBUG),
         "socketToken": socket_token(code, app_name, group.pk) if (group is not None and code) else None,
         "postRoundDelay": _number(group.post_round_delay()) if hasattr(group, "post_round_delay") else 1,
+        # seconds, for the time left (<redwood-period>, <redwood-countdown>)
+        "periodLength": _period_length(group),
     }
+
+
+def _period_length(group):
+    """The group's period_length() as a number, or None (no end, or no hook)."""
+    hook = getattr(group, "period_length", None)
+    if not callable(hook):
+        return None
+    value = _number(hook())
+    return value if isinstance(value, (int, float)) and value > 0 else None
 
 
 @register.simple_tag(takes_context=True)
