@@ -68,8 +68,10 @@ async def test_refuses_code_of_other_group_or_session(make_session, ws):
 async def test_refuses_unknown_group_and_app(make_session, ws):
     _, groups = make_session(APP, 2)
     (gpk, (a, b)), = groups
+    # with a token signed for the URL: a bad token is refused (4003) before
+    # anything is looked up (test_hostile.py)
     for app, group in ((APP, 987654), ("no_such_app", gpk), (APP, "abc")):
-        client = await ws(app, group, a, token=False)
+        client = await ws(app, group, a, token=True)
         err = await client.recv()
         assert err["channel"] == "error"
         assert await client.recv() is None and client.closed_code in (4000, 4004)
@@ -224,12 +226,13 @@ async def test_burst_of_10000_from_one_client(make_session, ws):
             await ca.send("decisions", i)
 
     flood_task = loop.create_task(flood())
-    # the other group keeps being served during the flood
+    # the other group keeps being served during the flood: its decision is
+    # broadcast long before the flood is through (a socket has at most 200
+    # messages in the pipeline ahead of it), not after it
     await asyncio.sleep(0.05)
-    t0 = loop.time()
     await cc.send("decisions", 0.77)
-    await cd.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"][c] == 0.77, timeout=10)
-    other_latency = loop.time() - t0
+    await cd.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"][c] == 0.77, timeout=60)
+    flood_stored_then = len(events_of(g1, "decisions"))
     await flood_task
     await cb.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"][a] == n - 1, timeout=60)
     stored = events_of(g1, "decisions")
@@ -237,7 +240,7 @@ async def test_burst_of_10000_from_one_client(make_session, ws):
     from decision_demo.models import Group
 
     await eventually(lambda: Group.objects.get(pk=g1).group_decisions[a] == n - 1)
-    assert other_latency < 5.0
+    assert flood_stored_then < n
 
 
 async def test_app_declared_server_only_channels_refused(make_session, ws, monkeypatch):

@@ -24,7 +24,8 @@ async def test_period_ends_on_server_clock(make_session, ws):
 
     group = Group.objects.get(pk=gpk)
     length_ms = epoch_ms(group.get_end_time()) - epoch_ms(group.get_start_time())
-    assert 1000 <= length_ms < 1300
+    # never early; how late depends on the machine's load (benchmarks/timer_lateness.py measures it)
+    assert length_ms >= 1000
     assert len([e for e in events_of(gpk, "state") if e.value == "period_end"]) == 1
     assert timers.pending_for_group_sync("%s:%s" % (APP, gpk)) == []
 
@@ -43,8 +44,15 @@ async def test_subperiods_tick_exactly_n_times(make_session, ws, monkeypatch):
     assert evs[-1].channel == "state" and evs[-1].value == "period_end"
     assert maps[-1].value == {a: 0.9, b: 0.5}
     ticks = [epoch_ms(e.timestamp) - epoch_ms(evs[0].timestamp) for e in maps]
+    # each sub-period map comes at or after its due time, in order
     for k, t in enumerate(ticks, start=1):
-        assert abs(t - k * 300) < 150, ticks
+        assert t >= k * 300 - 1, ticks
+    assert ticks == sorted(ticks)
+    # and the ticks were due on the exact grid start + k * 300 ms (no drift)
+    t0 = epoch_ms(evs[0].timestamp)
+    due = sorted(float(x.decode().split("|")[2]) for x in redis_conn.get_sync().lrange(redis_conn.key("lateness"), 0, -1)
+                 if x.decode().startswith("subperiod|sp:%s:%s|" % (APP, gpk)))
+    assert [round(d - t0) for d in due] == [300, 600, 900]
     group = Group.objects.get(pk=gpk)
     assert group.subperiod_group_decisions == {a: 0.9, b: 0.5}
     # between ticks a decision is stored but not broadcast
