@@ -64,6 +64,11 @@ DEFAULTS = {
     # collections, and collections run less often.  With 1,000 sockets the
     # default settings paused the server for 150-250 ms every few seconds.
     "GC_TUNING": True,
+    # Seconds after the first member of a group connected after which the
+    # period starts without the members still absent (see
+    # otree_redwood/absent.py; the group's record shows who was absent).
+    # None: wait for every member, for ever, as 0.9.x did.
+    "START_WITHOUT_ABSENT_AFTER": None,
 }
 
 _BOOL_KEYS = {"REQUIRE_TOKEN", "SCHEDULER_IN_SERVER", "GC_TUNING"}

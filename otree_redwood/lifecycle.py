@@ -11,7 +11,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from . import conf, groups, messaging, protocol, redis_conn, state, timers
+from . import absent, conf, groups, messaging, protocol, redis_conn, state, timers
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def _missed(events, last_seq, participant_id, limit):
 def ready_phase(info):
     """Run when_all_players_ready() once if every member is connected."""
     codes = set(live_sockets(info).values())
-    if not set(info.members) <= codes:
+    if not set(info.members) <= codes and not absent.may_start(info, codes):
         return False
     model = info.model
     t0 = protocol.now_ms()

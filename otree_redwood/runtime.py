@@ -29,7 +29,7 @@ from asgiref.sync import sync_to_async
 from redis import exceptions as redis_exceptions
 from django.db import transaction
 
-from . import conf, lifecycle, messaging, protocol, redis_conn, state, timers
+from . import absent, conf, lifecycle, messaging, protocol, redis_conn, state, timers
 from .models import Event
 
 logger = logging.getLogger(__name__)
@@ -586,6 +586,8 @@ class Runtime:
                     timers.run_period_end(tick.gk)
                 elif tick.kind == "emitter":
                     timers.run_emitter(tick)
+                elif tick.kind == absent.TIMER_KIND:
+                    absent.run_timer(tick)
                 else:
                     logger.warning("unknown timer kind %r", tick.kind)
         elif item.kind == "call":

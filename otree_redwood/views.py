@@ -163,6 +163,33 @@ def events_api(request, session_code):
     return response
 
 
+# ---------------------------------------------------------------- start now
+
+@admin_api
+def start_now_api(request, session_code):
+    """POST app=<app>&group=<pk>: start that group's period without its absent members.
+
+    The live monitor's *Start now* button (see absent.py).  Answers
+    ``{"scheduled": true}``, or ``{"scheduled": false, "reason": ...}`` when
+    the period has already started.
+    """
+    from . import absent, groups as group_lookup
+
+    if request.method != "POST":
+        return JsonResponse({"error": "POST app=<app name>&group=<group pk>"}, status=405)
+    session = get_session_or_404(session_code)
+    app_name, group_pk = request.POST.get("app", ""), request.POST.get("group", "")
+    try:
+        group = group_lookup.load_group(app_name, int(group_pk))
+    except (ValueError, group_lookup.Refused):
+        return JsonResponse({"error": "no group %r in app %r" % (group_pk, app_name)}, status=404)
+    if group.session_id != session.pk:
+        return JsonResponse({"error": "group %s is not in session %s" % (group_pk, session.code)}, status=404)
+    if not absent.request_start(app_name, group.pk, reason="admin"):
+        return JsonResponse({"scheduled": False, "reason": "the period has already started"})
+    return JsonResponse({"scheduled": True})
+
+
 # ---------------------------------------------------------------- pages
 
 def group_rows(session_code):
@@ -234,6 +261,7 @@ urlpatterns = [
     url(r"^redwood/api/events/session/%s/$" % SESSION_CODE_RE, events_api, name="redwood_events_json_api"),
     url(r"^redwood/monitor/session/%s/$" % SESSION_CODE_RE, admin_page(MonitorView.as_view()), name="redwood_monitor"),
     url(r"^redwood/debug/session/%s/$" % SESSION_CODE_RE, admin_page(DebugView.as_view()), name="redwood_debug"),
+    url(r"^redwood/monitor/session/%s/start/$" % SESSION_CODE_RE, start_now_api, name="redwood_start_now"),
 ]
 
 # Per-app exports: oTree routes each at its 0.9.x address (url_pattern,
