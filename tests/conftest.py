@@ -26,6 +26,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_configure(config):
+    # GC_TUNING freezes the collector for the life of a process: right for a
+    # server, wrong for a test process that runs hundreds of tests (servers
+    # started by the tests keep it on: tests/harness.py)
+    os.environ.setdefault("REDWOOD_GC_TUNING", "0")
     if unit_tier_only(config):
         # Django is configured (settings are read), but nothing listens on
         # this port: a unit test that reaches for Redis fails at once

@@ -164,6 +164,8 @@ class ServerProcess(Loopback):
             "REDWOOD_REDIS_URL": self.redis_url,
             "PATH": BIN + os.pathsep + env.get("PATH", ""),
             "PYTHONUNBUFFERED": "1",
+            # as in production (the test process itself runs without it)
+            "REDWOOD_GC_TUNING": "1",
         })
         env.update(self.extra_env)
         return env

@@ -2,6 +2,8 @@
 import asyncio
 import threading
 
+import pytest
+
 from otree_redwood import redis_conn
 from otree_redwood.models import Event
 from tests.test_consumer import APP, eventually, events_of, started_pair
@@ -222,12 +224,26 @@ def test_event_message_timestamp_is_utc_epoch_ms(make_session):
     }
 
 
-def test_fake_lock_and_legacy_imports():
-    from otree_redwood.models import Connection, DecisionGroup, Event, Group, fake_lock  # noqa: F401
-    from otree_redwood.utils import DiscreteEventEmitter  # noqa: F401
+def test_fake_lock_runs_the_block_once_and_lets_errors_through():
+    """0.9.x code wraps group updates in ``with fake_lock():``."""
+    from otree_redwood.models import fake_lock
 
-    with fake_lock():
-        pass
+    ran = []
+
+    def body():
+        with fake_lock():
+            with fake_lock():  # nested, as a handler calling a helper does
+                ran.append(threading.get_ident())
+
+    threads = [threading.Thread(target=body) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(ran) == 4
+    with pytest.raises(ValueError):
+        with fake_lock():
+            raise ValueError("an error inside the block is not swallowed")
 
 
 async def test_decisions_survive_redis_script_flush(make_session, ws):
@@ -263,14 +279,23 @@ async def test_runtime_start_tunes_the_garbage_collector(make_session, ws, monke
 
     from otree_redwood import runtime
 
-    session, groups = make_session("decision_demo", 2)
-    (gpk, (a, _)), = groups
-    await ws("decision_demo", gpk, a)
-    assert runtime._gc_tuned
-    assert gc.get_threshold() == runtime.GC_THRESHOLDS
-    assert gc.get_freeze_count() > 0
-    # a second start in the same process changes nothing; GC_TUNING=False opts out
-    assert runtime.tune_gc() is False
+    # the test process runs with GC_TUNING off (conftest): the collector is
+    # tuned here and put back afterwards, not frozen for every later test
+    monkeypatch.setenv("REDWOOD_GC_TUNING", "1")
     monkeypatch.setattr(runtime, "_gc_tuned", False)
-    monkeypatch.setenv("REDWOOD_GC_TUNING", "0")
-    assert runtime.tune_gc() is False
+    thresholds = gc.get_threshold()
+    try:
+        session, groups = make_session("decision_demo", 2)
+        (gpk, (a, _)), = groups
+        await ws("decision_demo", gpk, a)
+        assert runtime._gc_tuned
+        assert gc.get_threshold() == runtime.GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+        # a second start in the same process changes nothing; GC_TUNING=False opts out
+        assert runtime.tune_gc() is False
+        monkeypatch.setattr(runtime, "_gc_tuned", False)
+        monkeypatch.setenv("REDWOOD_GC_TUNING", "0")
+        assert runtime.tune_gc() is False
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
