@@ -8,104 +8,12 @@ connects one socket per member of a group, lets each member follow a
 *strategy* while the period runs, records everything each member receives,
 and returns when the server has ended the period.
 
-Writing a bot for your own app
-==============================
-
-In the app's ``tests.py``, call :func:`play_realtime` from ``play_round``
-before submitting the real-time page::
-
-    from otree.api import Bot, expect
-    from otree_redwood.bots import play_realtime, after_period
-
-    from . import pages
-
-
-    def strategy(state):
-        # called a few times a second for each member while the period runs;
-        # return a decision to send it on the ``decisions`` channel, or None
-        if state.other_decision is not None:
-            return state.other_decision          # copy the other player
-        return state.rng.choice([0, 1])
-
-
-    class PlayerBot(Bot):
-        def play_round(self):
-            me = play_realtime(self, strategy, rate=4)
-            expect(me.ended, True)               # the server ended the period
-            yield after_period(pages.Decide)     # submit the real-time page
-            expect(self.player.payoff, '>=', 0)  # whatever your app computes
-            yield pages.Results
-
-How it runs
------------
-
-* The **first** bot of a group that reaches the real-time page plays the
-  period for the **whole group**: oTree runs its bots one after the other in
-  one thread, so a bot cannot wait on the page for the others.  Every member
-  gets its own socket and its own :class:`BotState`; the other members' bots
-  find the period already played and get their own :class:`BotState` back at
-  once.  All members follow the same ``strategy`` function; it can tell them
-  apart by ``state.id_in_group``, ``state.role`` and ``state.info``
-  (``play_realtime(..., player_info=lambda player: {...})`` puts per-player
-  data there, read from the database before the period starts).
-* A strategy is ``strategy(state) -> decision or None``, called every
-  ``1/rate`` seconds for each member from the period's start to its end.
-  A returned value other than None is sent on ``decisions``; anything else
-  goes through ``state.send(channel, payload)`` (custom channels, e.g. a
-  ``bid`` that the group's ``_on_bid_event`` receives).  ``state.rng`` is a
-  ``random.Random`` per member (seeded from ``seed`` when given).
-  Strategies run on the bots' event loop, which in-process also runs the
-  server's side: keep them quick and keep them away from the database (read
-  what they need beforehand with ``player_info``).
-* After the period, a member's :class:`BotState` holds what the member's
-  page would have seen: ``messages`` (every frame received), ``on(channel)``,
-  ``last(channel)``, ``history`` (``group_decisions`` maps with the server's
-  timestamps), ``start_ts``/``end_ts`` (server clock, ms), ``errors``.  Use
-  them in ``expect(...)`` checks against what your app stored.
-* The real-time page has no submit button (``<redwood-period>`` submits it in
-  the browser), so submit it with ``yield after_period(pages.Decide)``
-  (a ``Submission`` with ``check_html=False``).
-
-Where the sockets go
---------------------
-
-By default (``server=None``) the sockets connect **in-process** to oTree's
-ASGI application, on an event loop in a helper thread, with the database and
-Redis of the running process: that is what ``otree test`` needs, no server
-runs.  Under ``otree test`` (a private test database) the bots use their own
-Redis key prefix, so that they never touch the live state or the timers of
-a server that shares the same Redis (the keys are deleted at exit).
-With ``server="http://127.0.0.1:8000"`` (or ``ws://...``) the sockets go to
-a running server instead (benchmarks, load tests); the tokens are signed
-with this process's ``SECRET_KEY``, which must be the server's.
-
-Keep the period short in bot runs: the example apps read the session
-config field ``bot_period_length`` (see :func:`is_bot_session`) instead of
-``period_length`` when the session's participants are bots.
-
-Running them
-------------
-
-From the project folder, with the venv's ``bin`` on ``PATH``::
-
-    otree test continuous_pd
-
-Redis is needed as for the server: the embedded one starts by itself, or
-``export REDWOOD_REDIS_URL=redis://127.0.0.1:6379/0``.
-
-Without oTree's bot runner (tests, benchmarks), :func:`play_group` (sync) and
-:func:`aplay_group` (async) play one group, :func:`aplay_groups` several at
-once::
-
-    play = play_group("continuous_pd", group_pk, codes, strategy, rate=10)
-    play.members[codes[0]].history
-
-    # a load test: every group of a session against a running server, 30 s
-    plays = await aplay_groups(
-        [{"group_pk": pk, "members": codes} for pk, codes in groups],
-        app_name="decision_demo", strategy=lambda s: s.rng.random(), rate=20,
-        server="http://127.0.0.1:8000", duration=30,
-    )
+The guide, with a complete ``tests.py``, is docs/bots.rst ("Bots" in the
+documentation).  In short: a bot's ``play_round`` calls
+``play_realtime(self, strategy)``, which plays the whole group's period (the
+first bot of the group to get there plays for every member), then submits
+the page with ``yield after_period(pages.Decide)``.  While a period runs,
+``play_realtime`` prints a progress line every ``PROGRESS_EVERY`` seconds.
 """
 import asyncio
 import atexit
@@ -125,6 +33,8 @@ DEFAULT_RATE = 4.0
 DEFAULT_SLACK = 20.0
 #: Seconds to wait for the period to start once every member is connected.
 DEFAULT_START_TIMEOUT = 15.0
+#: Seconds between two progress lines of play_realtime() (None: silent).
+PROGRESS_EVERY = 5.0
 
 
 class BotError(AssertionError):
@@ -467,8 +377,19 @@ async def _actor(sock, state, strategy, interval, stop_at):
         await asyncio.sleep(interval)
 
 
+async def _progress(states, label, length, every, out):
+    """Print how far the period is, every ``every`` seconds (long bot runs are silent otherwise)."""
+    while True:
+        await asyncio.sleep(every)
+        elapsed = max(s.elapsed for s in states)
+        decisions = sum(1 for s in states for channel, _ in s.sent if channel == "decisions")
+        of = " of %.0f s" % float(length) if length else ""
+        print("%s: %.1f s%s, %d decisions" % (label, elapsed, of, decisions), file=out, flush=True)
+
+
 async def aplay_group(app_name, group_pk, members, strategy=None, *, rate=DEFAULT_RATE, server=None,
-                      duration=None, period_length=None, timeout=None, seed=None, connect_timeout=10.0):
+                      duration=None, period_length=None, timeout=None, seed=None, connect_timeout=10.0,
+                      progress=None, label=None):
     """Play one group's period on the running event loop; return a :class:`GroupPlay`.
 
     ``members``: participant codes, :class:`Member` objects or dicts (code,
@@ -478,7 +399,8 @@ async def aplay_group(app_name, group_pk, members, strategy=None, *, rate=DEFAUL
     of play when given (groups without a period end).  ``timeout``: seconds
     before :class:`BotError` (default: period length or duration, plus
     ``DEFAULT_SLACK``).  ``server``: None for in-process sockets, else the
-    server's base URL.
+    server's base URL.  ``progress``: print a line every that many seconds
+    while the period runs (``label``: how the line names the group).
     """
     from . import runtime
 
@@ -526,6 +448,12 @@ async def aplay_group(app_name, group_pk, members, strategy=None, *, rate=DEFAUL
         actors = [loop.create_task(_actor(sock, state, strategy, interval, stop_at))
                   for sock, state in zip(socks, states)]
         tasks.extend(actors)
+        if progress:
+            import sys
+
+            tasks.append(loop.create_task(_progress(
+                states, label or "%s group %s" % (app_name, group_pk),
+                duration if duration is not None else period_length, float(progress), sys.stdout)))
         if duration is not None:
             waiters = [loop.create_task(asyncio.sleep(float(duration)))]
         else:
@@ -676,6 +604,10 @@ def play_realtime(player_bot, strategy=None, *, player_info=None, **kwargs):
         if play is None:
             if "period_length" not in kwargs and callable(getattr(group, "period_length", None)):
                 kwargs["period_length"] = group.period_length()
+            # `otree test` shows nothing else while a period runs
+            kwargs.setdefault("progress", PROGRESS_EVERY)
+            kwargs.setdefault("label", "%s round %s group %s" % (
+                app_name, getattr(group, "round_number", "?"), getattr(group, "id_in_subsession", group.pk)))
             play = play_group(app_name, group.pk, members, strategy, **kwargs)
             _registry[key] = play
         play._claimed.add(code)

@@ -210,6 +210,32 @@ def test_play_realtime_plays_once_per_group_and_gives_each_bot_its_member(make_s
     assert not bots._registry  # forgotten once every member's bot has its state
 
 
+def test_play_realtime_prints_progress_while_the_period_runs(make_session, monkeypatch, capsys):
+    session, ((group_pk, codes),) = make_session("continuous_pd", 2, period_length=2)
+    from continuous_pd.models import Player
+
+    class FakePlayerBot:
+        def __init__(self, code):
+            self.code = code
+
+        @property
+        def player(self):
+            return Player.objects.get(participant__code=self.code, session=session)
+
+    monkeypatch.setattr(bots, "PROGRESS_EVERY", 0.5)
+    state = bots.play_realtime(FakePlayerBot(codes[0]), lambda s: s.rng.choice([0, 1]), rate=10)
+    bots.play_realtime(FakePlayerBot(codes[1]))
+    assert state.ended
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("continuous_pd round 1 group")]
+    assert lines, "no progress line"
+    # "continuous_pd round 1 group 1: 1.0 s of 2 s, 19 decisions"
+    label, _, rest = lines[-1].partition(": ")
+    assert label == "continuous_pd round 1 group 1"  # the group's number in its round
+    assert " of 2 s, " in rest and rest.endswith(" decisions")
+    counts = [int(line.rsplit(", ", 1)[1].split()[0]) for line in lines]
+    assert counts == sorted(counts)
+
+
 # ------------------------------------------------------------ end to end
 
 
