@@ -155,7 +155,7 @@ async def test_every_listed_module_evaluates_in_chromium(chromium, server):
                   return out;
                 }""", paths)
             failed = {p: r for p, r in results.items() if r != "ok"}
-            assert failed == {}
+            assert failed == {}, (tab.problems[:10], srv.read_log()[-3000:])
             assert len(results) == 120
             assert tab.problems == []
         finally:
