@@ -57,6 +57,8 @@ def otree_globals(context):
         "debug": bool(settings.DEBUG),
         "socketToken": socket_token(code, app_name, group.pk) if (group is not None and code) else None,
         "postRoundDelay": _number(group.post_round_delay()) if hasattr(group, "post_round_delay") else 1,
+        # 0.9.x's name and unit (milliseconds), read by some 0.9.x pages
+        "_post_round_delay": _delay_ms(group),
         # seconds, for the time left (<redwood-period>, <redwood-countdown>)
         "periodLength": _period_length(group),
     }
@@ -69,6 +71,13 @@ def _period_length(group):
         return None
     value = _number(hook())
     return value if isinstance(value, (int, float)) and value > 0 else None
+
+
+def _delay_ms(group):
+    """post_round_delay() in milliseconds (0.9.x's oTree._post_round_delay); 1000 without the hook."""
+    hook = getattr(group, "post_round_delay", None)
+    value = _number(hook()) if callable(hook) else 1
+    return value * 1000 if isinstance(value, (int, float)) else 1000
 
 
 @register.simple_tag(takes_context=True)

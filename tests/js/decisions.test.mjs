@@ -1,6 +1,6 @@
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
-import {otherDecisionOf, jsonEqual, parseJsonish}
+import {otherDecisionOf, othersMeanOf, jsonEqual, parseJsonish}
   from '../../otree_redwood/static/otree-redwood/src/lib/decisions.js';
 
 test('two players: the other player\'s decision, whatever its type', () => {
@@ -8,11 +8,18 @@ test('two players: the other player\'s decision, whatever its type', () => {
   assert.deepEqual(otherDecisionOf({me: 'x', you: {a: 1}}, 'me'), {a: 1});
 });
 
-test('larger groups: mean of the others\' numeric decisions', () => {
-  assert.ok(Math.abs(otherDecisionOf({me: 1, a: 0.2, b: 0.4, c: 0.6}, 'me') - 0.4) < 1e-12);
-  assert.equal(otherDecisionOf({me: 0, a: 1, b: 2, c: 6}, 'me'), 3);
-  assert.equal(otherDecisionOf({me: 1, a: 0.5, b: 'n/a', c: null}, 'me'), 0.5);
-  assert.equal(otherDecisionOf({me: 1, a: 'x', b: 'y'}, 'me'), null);
+test('larger groups: the first other member in the map, as 0.9.x', () => {
+  assert.equal(otherDecisionOf({me: 1, a: 0.2, b: 0.4, c: 0.6}, 'me'), 0.2);
+  assert.equal(otherDecisionOf({a: 0.7, me: 1, b: 0.4}, 'me'), 0.7);
+  assert.equal(otherDecisionOf({me: 1, a: null, b: 0.4}, 'me'), null, 'a null decision is the value');
+});
+
+test('othersMean: mean of the others\' numeric decisions', () => {
+  assert.ok(Math.abs(othersMeanOf({me: 1, a: 0.2, b: 0.4, c: 0.6}, 'me') - 0.4) < 1e-12);
+  assert.equal(othersMeanOf({me: 0, a: 1, b: 2, c: 6}, 'me'), 3);
+  assert.equal(othersMeanOf({me: 1, a: 0.5, b: 'n/a', c: null}, 'me'), 0.5);
+  assert.equal(othersMeanOf({me: 1, a: 'x', b: 'y'}, 'me'), null);
+  assert.equal(othersMeanOf(null, 'me'), null);
 });
 
 test('no others or no map gives null', () => {

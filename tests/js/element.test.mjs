@@ -94,10 +94,32 @@ test('values set before upgrade are kept', () => {
   assert.equal(got.length, 1, 'accessor works after upgrade');
 });
 
-test('attribute conversion edge cases', () => {
-  assert.equal(convertAttribute('number', ''), null);
-  assert.equal(convertAttribute('number', 'abc'), null);
-  assert.equal(convertAttribute('boolean', 'false'), false);
+test('attribute conversion edge cases, as Polymer deserializes', () => {
+  assert.equal(convertAttribute('number', ''), 0);
+  assert.ok(Number.isNaN(convertAttribute('number', 'abc')));
+  assert.equal(convertAttribute('number', null), null);
+  assert.equal(convertAttribute('boolean', 'false'), true, 'present is true, whatever the text');
+  assert.equal(convertAttribute('boolean', null), false);
+  assert.equal(convertAttribute((t) => 'f:' + t, 'x'), 'f:x');
   assert.equal(convertAttribute('json', null), undefined);
   assert.equal(convertAttribute('string', 'x'), 'x');
+});
+
+test('first connection (Polymer ready): each notifying property with a value fires once, then ready()', () => {
+  class Ready extends PropertiesMixin(EventTarget) {
+    static get properties() {
+      return {a: {value: () => ({})}, b: {value: null}, c: {}, quiet: {value: 1, notify: false}};
+    }
+    ready() { this.order.push('ready'); }
+  }
+  const el = new Ready();
+  el.order = [];
+  for (const name of ['a-changed', 'b-changed', 'c-changed', 'quiet-changed']) {
+    el.addEventListener(name, (e) => el.order.push([name, e.detail.value]));
+  }
+  el.connectedCallback();
+  assert.deepEqual(el.order, [['a-changed', {}], ['b-changed', null], 'ready']);
+  el.order = [];
+  el.connectedCallback();  // moved in the DOM: not again
+  assert.deepEqual(el.order, []);
 });

@@ -30,4 +30,11 @@ LEGACY_SESSION_CONFIGS = [
         app_sequence=["legacy_polymer"],
         period_length=5,
     ),
+    dict(
+        name="legacy_components",
+        display_name="0.9.x style: Polymer 3 element bound to every component",
+        num_demo_participants=2,
+        app_sequence=["legacy_components"],
+        period_length=60,
+    ),
 ]

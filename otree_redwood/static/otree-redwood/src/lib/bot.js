@@ -1,91 +1,198 @@
 /**
- * Strategy of <redwood-decision-bot>.  No DOM; randomness is injectable.
- */
-
-/** Seconds to wait before the next move: exponential with rate `lambda`/s. */
-export function exponentialWait(lambda, random = Math.random) {
-  const rate = Number(lambda) > 0 ? Number(lambda) : 1;
-  // 1 - U lies in (0, 1], so the log is finite.
-  return Math.abs(Math.log(1 - random())) / rate;
-}
-
-/**
- * Best response on a grid of `gridSize` points over [min, max]: the grid
- * point that maximises payoffFunction(x, otherDecision).  Ties go to the
- * point closest to `current` so the bot does not wander between equal
- * choices.  Returns null when no point has a finite payoff.
- */
-export function bestResponse(payoffFunction, otherDecision,
-                             {gridSize = 101, min = 0, max = 1, current = null} = {}) {
-  const n = Math.max(2, Math.floor(gridSize));
-  let best = null;
-  let bestPayoff = -Infinity;
-  for (let i = 0; i < n; i++) {
-    const x = min + (max - min) * i / (n - 1);
-    const p = Number(payoffFunction(x, otherDecision));
-    if (!Number.isFinite(p)) continue;
-    const closer = best !== null && typeof current === 'number' &&
-      Math.abs(x - current) < Math.abs(best - current);
-    if (p > bestPayoff + 1e-12 || (Math.abs(p - bestPayoff) <= 1e-12 && closer)) {
-      best = x;
-      bestPayoff = p;
-    }
-  }
-  return best;
-}
-
-/**
- * Move from `current` toward `target` by at most `velocity`.  Non-numeric
- * values, a missing current value, or no velocity (null/undefined/<=0) jump
- * straight to the target.
- */
-export function stepToward(current, target, velocity) {
-  const v = Number(velocity);
-  if (typeof current !== 'number' || !Number.isFinite(current) ||
-      typeof target !== 'number' || !Number.isFinite(target) ||
-      velocity === null || velocity === undefined || !(v > 0)) {
-    return target;
-  }
-  const d = target - current;
-  // the tolerance absorbs rounding (0.35 + 0.05 is 0.39999999999999997)
-  if (Math.abs(d) <= v + 1e-9) return target;
-  return current + Math.sign(d) * v;
-}
-
-/**
- * One move of the bot.
+ * <redwood-decision-bot>: its strategy (pure functions) and its behaviour
+ * (on an injectable base class, socket, timers and randomness, so node can
+ * test it).
  *
- * state: {myDecision, otherDecision, payoffFunction, velocity, pattern,
- *         patternIndex, min, max, gridSize}
- * With a non-empty `pattern` the bot heads for pattern[patternIndex] and,
- * once there, for the next value (cycling).  Otherwise, with a
- * payoffFunction, it heads for the best response to otherDecision; with
- * neither, for a random point in [min, max].
- * Returns {decision, patternIndex, target}.
+ * The strategy is 0.9.x's, for decisions in [0, 1]:
+ * - gradient (default): every 100-1000 ms (uniform), with probability
+ *   `lambda`, or while myDecision or otherDecision is unknown, a random
+ *   decision; otherwise a random step up and one down, each of at most
+ *   `velocity`, and the bot takes the one that raises
+ *   payoffFunction(myDecision, otherDecision), if any (`direction` says
+ *   'up', 'down' or 'none').  Without a payoffFunction (0.9.x threw), a
+ *   random decision.
+ * - pattern = true: every 500 ms, alternate between `lambda` and
+ *   1 - `lambda`.
+ * - pattern = an array (not in 0.9.x): every 500 ms, the next value of it.
+ * It plays while the period runs and `debug` (oTree.debug, as in 0.9.x) or
+ * `active` (new) is true; start() and stop() play and stop by hand.
  */
-export function nextMove(state, random = Math.random) {
-  const {myDecision, otherDecision, payoffFunction, velocity,
-         min = 0, max = 1, gridSize = 101} = state;
-  let patternIndex = state.patternIndex || 0;
-  let target;
-  if (Array.isArray(state.pattern) && state.pattern.length > 0) {
-    patternIndex %= state.pattern.length;
-    if (sameValue(myDecision, state.pattern[patternIndex])) {
-      patternIndex = (patternIndex + 1) % state.pattern.length;
-    }
-    target = state.pattern[patternIndex];
-  } else if (typeof payoffFunction === 'function') {
-    target = bestResponse(payoffFunction, otherDecision,
-                          {gridSize, min, max, current: myDecision});
-    if (target === null) target = myDecision;
-  } else {
-    target = min + (max - min) * random();
-  }
-  const decision = stepToward(myDecision, target, velocity);
-  return {decision, patternIndex, target};
+import {PropertiesMixin} from './element.js';
+import {parseJsonish} from './decisions.js';
+
+export const PATTERN_INTERVAL_MS = 500;
+
+/** Milliseconds before the next gradient move: uniform in [100, 1000). */
+export function nextInterval(random = Math.random) {
+  return Math.floor(random() * (1000 - 100)) + 100;
 }
 
-function sameValue(a, b) {
-  if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) < 1e-9;
-  return a === b;
+function unknown(v) {
+  return v === null || v === undefined || Number.isNaN(Number(v));
 }
+
+/** One gradient move: {decision, direction}; direction undefined for a random jump. */
+export function gradientMove({myDecision, otherDecision, payoffFunction, velocity = 0.1, lambda = 0.1},
+                             random = Math.random) {
+  if (random() < lambda || unknown(myDecision) || unknown(otherDecision) ||
+      typeof payoffFunction !== 'function') {
+    return {decision: random(), direction: undefined};
+  }
+  const me = Number(myDecision);
+  const other = Number(otherDecision);
+  const current = payoffFunction(me, other);
+  const up = Math.min(me + velocity * random(), 1);
+  const down = Math.max(me - velocity * random(), 0);
+  if (payoffFunction(up, other) > current) return {decision: up, direction: 'up'};
+  if (payoffFunction(down, other) > current) return {decision: down, direction: 'down'};
+  return {decision: me, direction: 'none'};
+}
+
+/** One move of pattern = true: lambda, then 1 - lambda, and so on. */
+export function patternMove(myDecision, lambda = 0.1) {
+  if (unknown(myDecision)) return lambda;
+  return Math.abs(Number(myDecision) - lambda) < 0.1 ? 1 - lambda : lambda;
+}
+
+/** One move of an array pattern: the value after the current one (cycling). */
+export function arrayPatternMove(pattern, index) {
+  const next = (index + 1) % pattern.length;
+  return {decision: pattern[next], index: next};
+}
+
+/** The `pattern` attribute: present and empty is true (Polymer's Boolean), else JSON. */
+export function patternAttribute(text) {
+  if (text === null) return false;
+  if (text.trim() === '') return true;
+  return parseJsonish(text);
+}
+
+/**
+ * env: {socket() -> {on(type, fn), state}, globals() -> window.oTree,
+ *       decision(el) -> the <redwood-decision> a bot outside any shadow
+ *       root drives, or null; setTimeout, clearTimeout, random}
+ */
+export const makeRedwoodDecisionBot = (Base, env) => class extends PropertiesMixin(Base) {
+  static get properties() {
+    return {
+      myDecision: {type: 'number'},
+      otherDecision: {type: 'number', notify: false},
+      payoffFunction: {type: 'object', attribute: false, notify: false},
+      direction: {type: 'string', notify: false},
+      running: {type: 'boolean', notify: false, observer: '_runningChanged'},
+      velocity: {type: 'number', value: 0.1, notify: false},
+      lambda: {type: 'number', value: 0.1, notify: false},
+      // true (0.9.x) or an array of decisions (new); a JSON attribute is an array
+      pattern: {type: patternAttribute, value: false, notify: false},
+      debug: {type: 'boolean', notify: false, observer: '_check'},
+      active: {type: 'boolean', value: false, notify: false, observer: '_check'},
+    };
+  }
+
+  constructor() {
+    super();
+    if (this.debug === undefined) this.__data.debug = Boolean((env.globals() || {}).debug);
+  }
+
+  connectedCallback() {
+    if (!this._off) {
+      this._off = env.socket().on('message', (msg) => {
+        if (msg.channel === 'state') this._check();
+      });
+    }
+    this._connected = true;
+    super.connectedCallback();
+    this._check();
+  }
+
+  disconnectedCallback() {
+    if (super.disconnectedCallback) super.disconnectedCallback();
+    this._connected = false;
+    if (this._off) this._off();
+    this._off = null;
+    this.stop();
+  }
+
+  /** Whether the period runs now (the server's latest state). */
+  get periodRunning() {
+    return env.socket().state === 'period_start';
+  }
+
+  /** 0.9.x: play while the period runs and debug is on; stop otherwise. */
+  _check() {
+    if (!this._connected) return;
+    if (this.periodRunning && (this.debug || this.active)) this.start();
+    else this.stop();
+  }
+
+  start() {
+    this.running = true;
+  }
+
+  stop() {
+    this.running = false;
+  }
+
+  togglePattern() {
+    this.pattern = !this.pattern;
+    if (this._render) this._render();
+  }
+
+  _runningChanged(running) {
+    if (running) {
+      if (this._timer === undefined || this._timer === null) this._schedule(this._interval());
+    } else if (this._timer !== undefined && this._timer !== null) {
+      env.clearTimeout(this._timer);
+      this._timer = null;
+    }
+    if (this._render) this._render();
+  }
+
+  _interval() {
+    return this.pattern ? PATTERN_INTERVAL_MS : nextInterval(env.random);
+  }
+
+  _schedule(ms) {
+    this._timer = env.setTimeout(() => {
+      this._timer = null;
+      if (!this.running) return;
+      this.step();
+      if (this.running) this._schedule(this._interval());
+    }, ms);
+  }
+
+  /** The <redwood-decision> a bot in the document drives (see env.decision). */
+  get _target() {
+    return env.decision ? env.decision(this) : null;
+  }
+
+  /** Make one move now; returns the new decision. */
+  step() {
+    const target = this._target;
+    let mine = this.myDecision;
+    let other = this.otherDecision;
+    if (target) {
+      if (unknown(mine)) mine = target.myDecision;
+      if (unknown(other)) other = target.otherDecision;
+    }
+    let decision;
+    if (Array.isArray(this.pattern) && this.pattern.length > 0) {
+      const move = arrayPatternMove(this.pattern, this._patternIndex === undefined ? -1 : this._patternIndex);
+      this._patternIndex = move.index;
+      decision = move.decision;
+    } else if (this.pattern) {
+      decision = patternMove(mine, Number(this.lambda));
+    } else {
+      const move = gradientMove({
+        myDecision: mine, otherDecision: other, payoffFunction: this.payoffFunction,
+        velocity: Number(this.velocity), lambda: Number(this.lambda),
+      }, env.random);
+      decision = move.decision;
+      if (move.direction !== undefined) this.direction = move.direction;
+    }
+    this.myDecision = decision;
+    if (target) target.myDecision = decision;
+    if (this._render) this._render();
+    return decision;
+  }
+};

@@ -3,21 +3,28 @@
  */
 
 /**
- * The "other" decision as seen by participant `myCode`.
- *
- * In a two-player group it is the other player's decision, whatever its type.
- * In a larger group it is the mean of the others' numeric decisions
- * (non-numeric ones are ignored); null when there is none.
+ * The "other" decision as seen by participant `myCode`, as 0.9.x computes
+ * it: the decision of the first member of the map (in the map's key order)
+ * who is not `myCode`, whatever the group's size and the value's type; null
+ * when there is no map or no other member.
  */
 export function otherDecisionOf(groupDecisions, myCode) {
   if (!groupDecisions || typeof groupDecisions !== 'object') return null;
-  const others = Object.keys(groupDecisions).filter((k) => k !== myCode);
-  if (others.length === 0) return null;
-  if (others.length === 1) {
-    const v = groupDecisions[others[0]];
-    return v === undefined ? null : v;
+  for (const key of Object.keys(groupDecisions)) {
+    if (key !== myCode) return groupDecisions[key];
   }
-  const nums = others.map((k) => groupDecisions[k])
+  return null;
+}
+
+/**
+ * The mean of the other members' numeric decisions (non-numeric ones are
+ * ignored); null when there is none.  For mean-matching games, where
+ * otherDecision (one member's decision) is not what the page needs.
+ */
+export function othersMeanOf(groupDecisions, myCode) {
+  if (!groupDecisions || typeof groupDecisions !== 'object') return null;
+  const nums = Object.keys(groupDecisions).filter((k) => k !== myCode)
+    .map((k) => groupDecisions[k])
     .filter((v) => typeof v === 'number' && Number.isFinite(v));
   if (nums.length === 0) return null;
   return nums.reduce((a, b) => a + b, 0) / nums.length;

@@ -9,10 +9,18 @@
  *   by identity (as Polymer decides it; a mutated object set again is not a
  *   change);
  * - the kebab-case attribute (`max-per-second`) sets the camelCase property
- *   (`maxPerSecond`), converted by `type`: 'number', 'boolean' (present =
- *   true), 'string', or 'json' (JSON when it parses, else the string);
+ *   (`maxPerSecond`), converted by `type` as Polymer deserializes it:
+ *   'number' (Number(text)), 'boolean' (present = true, whatever the text),
+ *   'string', or 'json' (JSON when it parses, else the string, like
+ *   Polymer's Object), or a function(text) -> value;
  * - a property set on the element before the class was defined (Polymer can
- *   do that) is picked up on upgrade.
+ *   do that) is picked up on upgrade;
+ * - the first time the element is connected (Polymer's `ready`), every
+ *   notifying property that has a value fires `<kebab-name>-changed` once,
+ *   then `ready()` runs: a Polymer host's two-way bindings get the initial
+ *   values and defaults as they did from 0.9.x's Polymer elements.  A host's
+ *   listeners exist by then (Polymer stamps and binds its template before it
+ *   attaches it).
  * The mixin only touches the DOM through the base class it is given, so it
  * can be tested in node with an EventTarget subclass.
  */
@@ -23,13 +31,11 @@ export function kebab(name) {
 }
 
 export function convertAttribute(type, text) {
+  if (typeof type === 'function') return type(text);
   switch (type) {
-    case 'boolean': return text !== null && text !== 'false';
-    case 'number': {
-      if (text === null || text.trim() === '') return null;
-      const n = Number(text);
-      return Number.isNaN(n) ? null : n;
-    }
+    // Polymer: an attribute that is present is true, even "false"
+    case 'boolean': return text !== null;
+    case 'number': return text === null ? null : Number(text);
     case 'json': return text === null ? undefined : parseJsonish(text);
     default: return text;
   }
@@ -82,6 +88,20 @@ export const PropertiesMixin = (Base) => class extends Base {
       }
     }
   }
+
+  connectedCallback() {
+    if (super.connectedCallback) super.connectedCallback();
+    if (this.__isReady) return;
+    this.__isReady = true;
+    const props = this.constructor.properties || {};
+    for (const [name, opts] of Object.entries(props)) {
+      if (opts.notify !== false && this.__data[name] !== undefined) this._notify(name, this.__data[name]);
+    }
+    this.ready();
+  }
+
+  /** Runs once, at the first connection, after the initial notifications. */
+  ready() {}
 
   attributeChangedCallback(attr, oldText, newText) {
     if (super.attributeChangedCallback) super.attributeChangedCallback(attr, oldText, newText);

@@ -79,6 +79,11 @@ export class RedwoodSocket {
   }
 
   get connected() { return this.status === 'open'; }
+  /** WebSocket-style state, for 0.9.x code that read `socket.readyState`: 1 open, 0 connecting, 3 closed. */
+  get readyState() {
+    if (this.connected) return 1;
+    return this.status === 'connecting' || this.status === 'waiting' || this.status === 'idle' ? 0 : 3;
+  }
   get lastSeq() { return this.seq.highest; }
   get rttMs() { return this.clock.rttMs; }
   get clockOffsetMs() { return this.clock.offsetMs; }

@@ -4,31 +4,19 @@
  * Properties: channel (string).
  * Methods: send(payload): sends {channel, payload} (queued while offline).
  * Events: event, for each server message on the channel (detail = the
- *         message {channel, payload, seq, ts}).
+ *         message {channel, payload, seq, ts}); it bubbles and is composed,
+ *         as in 0.9.x.
+ * The page's one socket is shared by every element, in the document or in
+ * any shadow root.
  */
-import {PropertiesMixin} from '../lib/element.js';
+import {makeRedwoodChannel} from '../lib/channel-element.js';
 import {sharedSocket} from '../redwood-events/redwood-events.js';
 
-export class RedwoodChannel extends PropertiesMixin(HTMLElement) {
-  static get properties() {
-    return {channel: {type: 'string'}};
-  }
-
-  connectedCallback() {
-    const socket = sharedSocket();
-    this._off = socket.on('message', (msg) => {
-      if (this.channel && msg.channel === this.channel) this._fire('event', msg);
-    });
-  }
-
-  disconnectedCallback() {
-    if (this._off) this._off();
-    this._off = null;
-  }
-
-  send(payload) {
-    if (!this.channel) throw new Error('<redwood-channel> has no channel attribute');
-    return sharedSocket().send(this.channel, payload);
+export class RedwoodChannel extends makeRedwoodChannel(HTMLElement, {socket: sharedSocket}) {
+  /** 0.9.x's template id: `this.$.events` (a <redwood-events>). */
+  get $() {
+    if (!this.__$) this.__$ = {events: document.createElement('redwood-events')};
+    return this.__$;
   }
 }
 

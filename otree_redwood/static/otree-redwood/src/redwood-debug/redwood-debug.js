@@ -8,11 +8,20 @@
  * Restart walk through them; the panel above the table shows the state and
  * the latest group_decisions at the replay cursor.
  *
- * Properties: session (string), apiUrl (optional override of the URL),
- * speed (replay speed factor, default 1), loaded (fires loaded-changed).
+ * Properties: session (string; remembered in localStorage and reloaded,
+ * as in 0.9.x), apiUrl (optional override of the URL), speed (replay speed
+ * factor, default 1), loaded (fires loaded-changed), and 0.9.x's
+ * eventsByAppNameThenGroup (the JSON), apps, groups, app, group (the
+ * selected ones), events (the selected group's), loading, playing, paused,
+ * elapsedTime (ms since the first event, at the replay cursor).
+ * 0.9.x drew a Highcharts chart (it needed Highcharts and jQuery on the page)
+ * and tried to feed the replay into the page's socket, which failed; this
+ * one shows a table and needs nothing else.
  * Events: replay-event (detail = the event reached by the replay cursor).
  */
 import {PropertiesMixin} from '../lib/element.js';
+
+const STORAGE_KEY = 'redwood-debug:session';  // 0.9.x's key
 
 const STYLE = `
 :host { display: block; font: 13px/1.4 sans-serif; }
@@ -36,6 +45,16 @@ export class RedwoodDebug extends PropertiesMixin(HTMLElement) {
       apiUrl: {type: 'string', observer: '_load'},
       speed: {type: 'number', value: 1},
       loaded: {type: 'boolean', value: false, attribute: false},
+      eventsByAppNameThenGroup: {type: 'json', attribute: false},
+      apps: {type: 'json', value: () => [], attribute: false},
+      groups: {type: 'json', value: () => [], attribute: false},
+      app: {type: 'string', attribute: false},
+      group: {type: 'string', attribute: false},
+      events: {type: 'json', value: () => [], attribute: false},
+      loading: {type: 'boolean', value: false, attribute: false},
+      playing: {type: 'boolean', value: false, attribute: false},
+      paused: {type: 'boolean', value: false, attribute: false},
+      elapsedTime: {type: 'number', value: 0, attribute: false},
     };
   }
 
@@ -49,6 +68,11 @@ export class RedwoodDebug extends PropertiesMixin(HTMLElement) {
 
   connectedCallback() {
     if (!this.shadowRoot) this._render();
+    if (!this.session && !this.apiUrl) {
+      let remembered = null;
+      try { remembered = window.localStorage.getItem(STORAGE_KEY); } catch (e) { /* storage disabled */ }
+      if (remembered) { this.session = remembered; return; }  // the observer loads it
+    }
     if (!this.loaded) this._load();
   }
 
@@ -93,6 +117,7 @@ export class RedwoodDebug extends PropertiesMixin(HTMLElement) {
     if (!url || !this.shadowRoot) return;
     this.pause();
     this._status('loading…');
+    this.loading = true;
     try {
       const res = await fetch(url, {credentials: 'same-origin', headers: {Accept: 'application/json'}});
       if (!res.ok) throw new Error(`HTTP ${res.status}`);
@@ -100,7 +125,15 @@ export class RedwoodDebug extends PropertiesMixin(HTMLElement) {
     } catch (e) {
       this._status(`cannot load events: ${e.message}`, true);
       return;
+    } finally {
+      this.loading = false;
     }
+    if (this.session) {
+      try { window.localStorage.setItem(STORAGE_KEY, this.session); } catch (e) { /* storage disabled */ }
+    }
+    this.eventsByAppNameThenGroup = this._data;
+    this.apps = Object.keys(this._data || {});
+    this.groups = [].concat(...this.apps.map((a) => Object.keys(this._data[a] || {})));
     const select = this.shadowRoot.getElementById('group');
     select.textContent = '';
     const keys = [];
@@ -130,6 +163,9 @@ export class RedwoodDebug extends PropertiesMixin(HTMLElement) {
     const events = ((this._data[app] || {})[pk] || []).slice();
     events.sort((a, b) => a.timestamp - b.timestamp);
     this._events = events;
+    this.app = app;
+    this.group = pk;
+    this.events = events;
     this._fillRows();
     this._seek(-1);
   }
@@ -161,6 +197,7 @@ export class RedwoodDebug extends PropertiesMixin(HTMLElement) {
     rows.forEach((tr, i) => {
       tr.className = i < index ? 'played' : i === index ? 'current' : 'future';
     });
+    this.elapsedTime = index >= 0 && this._events[index] ? this._events[index].timestamp - this._events[0].timestamp : 0;
     if (index >= 0 && rows[index]) {
       rows[index].scrollIntoView({block: 'nearest'});
       if (index !== prev) this._fire('replay-event', this._events[index]);
@@ -206,12 +243,18 @@ export class RedwoodDebug extends PropertiesMixin(HTMLElement) {
       this._timer = setTimeout(tick, gap / (Number(this.speed) > 0 ? Number(this.speed) : 1));
     };
     this._timer = setTimeout(tick, 0);
+    this.playing = true;
+    this.paused = false;
     this._status(`${Math.max(0, this._cursor + 1)} / ${this._events.length} — playing`);
   }
 
   pause() {
-    if (this._timer) clearTimeout(this._timer);
+    if (this._timer) {
+      clearTimeout(this._timer);
+      this.paused = true;
+    }
     this._timer = null;
+    if (this._cursor + 1 >= this._events.length) this.playing = this.paused = false;
     if (this.shadowRoot) this._status(`${Math.max(0, this._cursor + 1)} / ${this._events.length}`);
   }
 }

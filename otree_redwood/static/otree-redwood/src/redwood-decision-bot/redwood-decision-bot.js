@@ -1,107 +1,78 @@
 /**
- * <redwood-decision-bot>: plays the page's decision automatically, for
- * testing a game with fewer people than seats.
+ * <redwood-decision-bot>: plays a decision automatically, for testing a game
+ * with fewer people than seats.  0.9.x's element, with two additions.
  *
- * It plays while the period runs, when `oTree.debug` is true or the
- * `active` attribute is set.  After exponentially distributed waits (on
- * average 1/lambda seconds) it moves myDecision toward its target by at most
- * `velocity`: the next value of `pattern` (cycled), or else the best
- * response to otherDecision under payoffFunction over [0, 1], or else a
- * random point.  The new decision is set as its own myDecision (fires
- * my-decision-changed, for {{...}} bindings) and on the page's
- * <redwood-decision>.
- *
- * Properties: myDecision, otherDecision (fire -changed), payoffFunction
- * (function(myDecision, otherDecision) -> number; property only), velocity,
- * lambda (moves per second, default 1), pattern (array, or JSON in the
- * attribute), active.
+ * Properties: myDecision (fires my-decision-changed: bind it to the page's
+ * decision, as 0.9.x pages do), otherDecision, payoffFunction
+ * (function(myDecision, otherDecision) -> number), velocity (0.1), lambda
+ * (0.1), pattern (false; true alternates lambda / 1 - lambda; new: an array
+ * of decisions, or JSON in the attribute, is played in turn), direction,
+ * running, debug (oTree.debug), active (new: plays without debug).
+ * Methods: start(), stop(), togglePattern().
+ * It plays while the period runs and debug or active is set, and in debug
+ * mode shows 0.9.x's small panel (velocity, lambda, pattern, start/stop).
+ * New: a bot in the document itself (not in a Polymer element's shadow
+ * root, where the page binds it) also plays the document's
+ * <redwood-decision>.  The strategy is in lib/bot.js.
  */
-import {PropertiesMixin} from '../lib/element.js';
-import {nextMove, exponentialWait} from '../lib/bot.js';
+import {makeRedwoodDecisionBot} from '../lib/bot.js';
 import {sharedSocket, oTreeGlobals} from '../redwood-events/redwood-events.js';
-import {decisionElements} from '../redwood-decision/redwood-decision.js';
+import '../otree-constants/otree-constants.js';
+import '../redwood-period/redwood-period.js';
 
-export class RedwoodDecisionBot extends PropertiesMixin(HTMLElement) {
-  static get properties() {
-    return {
-      myDecision: {type: 'json'},
-      otherDecision: {type: 'json'},
-      payoffFunction: {type: 'object', attribute: false, notify: false},
-      velocity: {type: 'number'},
-      lambda: {type: 'number', value: 1},
-      pattern: {type: 'json'},
-      active: {type: 'boolean', value: false, observer: '_update'},
-    };
-  }
+const PANEL = `<style>:host{display:block}.well{border:1px solid #ddd;border-radius:4px;padding:.5em 1em;
+margin:.5em 0;background:#f5f5f5;font:13px/1.4 sans-serif}[hidden]{display:none}</style>
+<div class="well"><p>Continuous Decision Bot</p>
+<p>Direction of max payoff: <span id="direction"></span></p>
+<p><label>Velocity <input id="velocity" type="number" min="0" max="1" step=".01"></label></p>
+<p><label>Lambda <input id="lambda" type="number" min="0" max="1" step=".01"></label></p>
+<p><button id="gradient" type="button">Gradient</button><button id="pattern" type="button">Pattern</button></p>
+<p><button id="stop" type="button">Stop</button><button id="start" type="button">Start</button></p></div>`;
 
+export class RedwoodDecisionBot extends makeRedwoodDecisionBot(HTMLElement, {
+  socket: sharedSocket,
+  globals: oTreeGlobals,
+  decision: (bot) => (bot.getRootNode() === document ? document.querySelector('redwood-decision') : null),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (id) => clearTimeout(id),
+  random: Math.random,
+}) {
   connectedCallback() {
-    this._connected = true;
-    const socket = sharedSocket();
-    this._off = socket.on('message', (msg) => { if (msg.channel === 'state') this._update(); });
-    this._update();
+    super.connectedCallback();
+    if (this.debug && !this.shadowRoot) this._renderPanel();
   }
 
-  disconnectedCallback() {
-    this._connected = false;
-    if (this._off) this._off();
-    this._off = null;
-    this._update();
-  }
-
-  /** The <redwood-decision> this bot plays: same shadow root first, then any. */
-  get decisionElement() {
-    const root = this.getRootNode();
-    let fallback = null;
-    for (const el of decisionElements) {
-      if (el.getRootNode() === root) return el;
-      fallback = fallback || el;
+  _renderPanel() {
+    const root = this.attachShadow({mode: 'open'});
+    root.innerHTML = PANEL;
+    const $ = (id) => root.getElementById(id);
+    for (const name of ['velocity', 'lambda']) {
+      $(name).addEventListener('input', (e) => {
+        const n = Number(e.target.value);
+        if (e.target.value !== '' && Number.isFinite(n)) this[name] = n;
+      });
     }
-    return fallback;
+    $('gradient').addEventListener('click', () => this.togglePattern());
+    $('pattern').addEventListener('click', () => this.togglePattern());
+    $('start').addEventListener('click', () => this.start());
+    $('stop').addEventListener('click', () => this.stop());
+    this._render = () => {
+      $('direction').textContent = this.direction || '';
+      for (const name of ['velocity', 'lambda']) {
+        if (root.activeElement !== $(name)) $(name).value = String(this[name]);
+      }
+      $('gradient').hidden = !this.pattern;
+      $('pattern').hidden = Boolean(this.pattern);
+      $('stop').hidden = !this.running;
+      $('start').hidden = Boolean(this.running);
+    };
+    this._render();
   }
 
-  get playing() {
-    return Boolean(this._connected && (this.active || oTreeGlobals().debug) &&
-                   sharedSocket().state === 'period_start');
-  }
-
-  _update() {
-    if (this.playing) {
-      if (!this._timer) this._schedule();
-    } else if (this._timer) {
-      clearTimeout(this._timer);
-      this._timer = null;
-    }
-  }
-
-  _schedule() {
-    const ms = exponentialWait(this.lambda) * 1000;
-    this._timer = setTimeout(() => {
-      this._timer = null;
-      if (!this.playing) return;
-      this.step();
-      this._schedule();
-    }, ms);
-  }
-
-  /** Make one move now; returns the new decision. */
-  step() {
-    const target = this.decisionElement;
-    const mine = target && target.myDecision !== undefined ? target.myDecision : this.myDecision;
-    let other = this.otherDecision;
-    if ((other === undefined || other === null) && target) other = target.otherDecision;
-    const pattern = Array.isArray(this.pattern) ? this.pattern : null;
-    const move = nextMove({
-      myDecision: mine,
-      otherDecision: other,
-      payoffFunction: this.payoffFunction,
-      velocity: this.velocity,
-      pattern,
-      patternIndex: this._patternIndex || 0,
-    });
-    this._patternIndex = move.patternIndex;
-    this.myDecision = move.decision;
-    if (target) target.myDecision = move.decision;
-    return move.decision;
+  /** 0.9.x's template id: `this.$.constants`. */
+  get $() {
+    if (!this.__$) this.__$ = {constants: document.createElement('otree-constants')};
+    return this.__$;
   }
 }
 

@@ -15,8 +15,13 @@
  *   event          every server message except ping replies (detail = the
  *                  message: {channel, payload, seq, ts}); errors from the
  *                  server arrive as channel "error".
+ *   ping           (0.9.x) true: ping the server every second instead of
+ *                  every 5 s; togglePing() switches it
+ *   socket         (0.9.x) the page's socket; `socket.readyState` is 1 while open
  * Methods:
- *   send(channel, payload)
+ *   send(channel, payload), togglePing()
+ * As in 0.9.x, `event` does not bubble; `this.$.constants` is an
+ * <otree-constants>.
  *
  * With `oTree.debug` a small fixed-position indicator shows the connection
  * (green/red dot), the round trip, and the last error.
@@ -107,11 +112,31 @@ export class RedwoodEvents extends PropertiesMixin(HTMLElement) {
       clockOffsetMs: {type: 'number', value: null, attribute: false},
       lastSeq: {type: 'number', value: null, attribute: false},
       status: {type: 'string', value: 'idle', attribute: false},
+      ping: {type: 'boolean', value: false, notify: false, observer: '_pingChanged'},
     };
+  }
+
+  get socket() { return sharedSocket(); }
+
+  get $() {
+    if (!this.__$) this.__$ = {constants: document.createElement('otree-constants')};
+    return this.__$;
+  }
+
+  togglePing() {
+    this.ping = !this.ping;
+  }
+
+  _pingChanged(on) {
+    const socket = sharedSocket();
+    if (socket.pingIntervalMs === undefined) return;
+    if (this._defaultPingMs === undefined) this._defaultPingMs = socket.pingIntervalMs;
+    socket.pingIntervalMs = on ? 1000 : this._defaultPingMs;
   }
 
   connectedCallback() {
     const socket = sharedSocket();
+    if (this._off) return;
     this._off = [
       socket.on('message', (msg) => {
         this.lastSeq = socket.lastSeq;
@@ -121,6 +146,7 @@ export class RedwoodEvents extends PropertiesMixin(HTMLElement) {
       socket.on('ping', () => this._sync(socket)),
     ];
     this._sync(socket);
+    super.connectedCallback();
   }
 
   disconnectedCallback() {

@@ -14,6 +14,8 @@
  *   (re)connect: a reload or a reconnect shows the same time left.
  * Events: period-start, period-end (detail = the state message).
  *   period-end is cancelable: calling preventDefault() keeps the page.
+ *   `event` (bubbles, composed; detail = the message) for every state
+ *   message, as from 0.9.x's inner <redwood-channel>.
  *
  * At period_end the page's oTree form (`<form id="form">`, which carries the
  * CSRF token) is submitted after postRoundDelay seconds, which moves the
@@ -123,8 +125,13 @@ export class RedwoodPeriod extends PropertiesMixin(HTMLElement) {
   connectedCallback() {
     const socket = sharedSocket();
     this._off = socket.on('message', (msg) => {
-      if (msg.channel === 'state') this._onState(msg);
+      if (msg.channel !== 'state') return;
+      this._onState(msg);
+      // as from 0.9.x's inner <redwood-channel channel="state">
+      this._fire('event', msg, {bubbles: true, composed: true});
     });
+    // Polymer's ready: `running` (false) reaches two-way bindings first
+    super.connectedCallback();
     // The state may have arrived before this element was attached.
     const latest = socket.latest.get('state');
     if (latest) this._onState(latest);
