@@ -59,10 +59,13 @@ class Tab:
             " return (%s); }" % expression, [arg])
 
     async def wait_game(self, expression, arg=None, timeout=30000):
-        await self.page.wait_for_function(
-            "([arg]) => { const game = document.getElementById('game');"
-            " const root = game && game.shadowRoot; if (!root) return false; return (%s); }" % expression,
-            arg=[arg], timeout=timeout)
+        try:
+            await self.page.wait_for_function(
+                "([arg]) => { const game = document.getElementById('game');"
+                " const root = game && game.shadowRoot; if (!root) return false; return (%s); }" % expression,
+                arg=[arg], timeout=timeout)
+        except Exception:
+            raise AssertionError("page of %s: %r not met; problems: %r" % (self.code, expression, self.problems))
 
 
 async def open_tab(browser, server, code):
