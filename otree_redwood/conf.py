@@ -23,8 +23,9 @@ DEFAULTS = {
     # Folder of the embedded Redis (socket, pid file, log).  None: ".redwood"
     # in the project folder (the current directory of the server).
     "EMBEDDED_REDIS_DIR": None,
-    # Prefix of every Redis key and pub/sub channel, so that several projects
-    # can share one Redis database.
+    # Prefix of every Redis key and pub/sub channel (then comes the namespace
+    # id of the database, so several projects and databases can share one
+    # Redis database whatever their prefix).
     "KEY_PREFIX": "rw",
     # Largest inbound WebSocket frame, in bytes.  Larger frames are refused
     # with an error message and never stored.

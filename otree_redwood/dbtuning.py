@@ -4,6 +4,11 @@ SQLite's default rollback journal makes every commit wait on the file lock and
 an fsync; write-ahead logging lets readers run beside the one writer and makes
 a commit cheap.  otree-redwood batches its writes into few transactions; WAL
 makes each of them fast.  Nothing changes on other databases.
+
+``synchronous=NORMAL`` with WAL: a commit is in the operating system's hands
+when COMMIT returns, so it survives a server process that is killed (what
+the pipeline relies on: it publishes a message only after its commit); only
+a crash of the machine itself may lose the last commits.
 """
 from django.db.backends.signals import connection_created
 

@@ -75,13 +75,28 @@ def connect_phase(info, participant_id, participant_code, last_seq):
         frames.append(messaging.event_frame(latest_state))
     _repair_period_end(info, group, latest_state)
     if info.is_decision_group:
-        r = redis_conn.get_sync()
-        flat = r.hgetall(info.decisions_key)
-        if flat:
-            pairs = [(k.decode(), v.decode()) for k, v in flat.items()]
-            seq = int(r.get(info.seq_key) or 0)
-            frames.append(protocol.frame("group_decisions", protocol.map_json(pairs), seq=seq))
+        frames.extend(_map_frame(info, events))
     return frames
+
+
+def _map_frame(info, events):
+    """The map a connecting socket starts from.
+
+    The last stored ``group_decisions`` with its seq, never Redis's live map
+    under a seq: Redis runs ahead of the database while a batch is being
+    stored (and after a server is killed in that moment), and a frame must
+    never carry a seq whose message the database does not hold.  Before the
+    first stored map (sub-periods: until the first one ends) the live map
+    goes without a seq.
+    """
+    last = events.filter(channel="group_decisions").exclude(seq=None).order_by("-seq").first()
+    if last is not None:
+        return [messaging.event_frame(last)]
+    flat = redis_conn.get_sync().hgetall(info.decisions_key)
+    if not flat:
+        return []
+    pairs = [(k.decode(), v.decode()) for k, v in flat.items()]
+    return [protocol.frame("group_decisions", protocol.map_json(pairs))]
 
 
 def _repair_period_end(info, group, latest_state):
@@ -107,6 +122,19 @@ def _repair_period_end(info, group, latest_state):
                    info.gk, protocol.now_ms() - due)
     timers.schedule_sync("pe:" + info.gk, "period_end", info.gk, protocol.now_ms())
     return True
+
+
+def frames_since(info, since_ms):
+    """[(recipient id or None, frame)] of the group's server messages stored
+    since shortly before ``since_ms`` (what a broken bus connection may have
+    lost; clients drop the ones they have by their seq)."""
+    from .models import Event, from_epoch_ms
+
+    events = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk, seq__isnull=False,
+                                  timestamp__gte=from_epoch_ms(since_ms - 2000.0))
+    newest = list(events.order_by("-seq")[:conf.get("REPLAY_LIMIT")])
+    newest.reverse()
+    return [(e.recipient_id, messaging.event_frame(e)) for e in newest]
 
 
 def _missed(events, last_seq, participant_id, limit):
@@ -204,9 +232,12 @@ def end_period(group):
         if live:
             state._mirror_to_row(group, protocol.dumps(live))
         if info.num_subperiods and info.period_length:
-            seq, map_json = state.snapshot_sync(info)
-            if seq is not None:
-                write_subperiod(group, seq, map_json)
+            # the last sub-period ends here; so do any whose ticks were lost
+            # with Redis and not re-armed in time: exactly one map each
+            for _ in range(_subperiods_left(info, group)):
+                seq, map_json = state.snapshot_sync(info)
+                if seq is not None:
+                    write_subperiod(group, seq, map_json)
         elif info.rate_limit:
             seq, map_json = state.snapshot_sync(info, only_if_dirty=True)
             if seq is not None:
@@ -215,6 +246,16 @@ def end_period(group):
     timers.cancel_group_sync(info.gk)
     group.send("state", protocol.STATE_PERIOD_END)
     return True
+
+
+def _subperiods_left(info, group):
+    from .models import Event
+
+    ended = 0
+    if group.ran_ready_function is not None:
+        ended = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk, channel="group_decisions",
+                                     timestamp__gte=group.ran_ready_function).count()
+    return max(0, int(info.num_subperiods) - ended)
 
 
 def write_subperiod(group, seq, map_json):

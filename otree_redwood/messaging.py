@@ -83,7 +83,9 @@ def _recipient(group, recipient):
 
 
 def next_seq_sync(info):
-    return int(redis_conn.get_sync().incr(info.seq_key))
+    from . import state
+
+    return state.next_seq_sync(info)
 
 
 def send_sync(group, channel, payload, recipient=None, seq=None, timestamp=None):

@@ -120,6 +120,37 @@ class Connection(models.Model):
     process = models.CharField(max_length=64, blank=True, default="")
 
 
+class RedisNamespace(models.Model):
+    """The id that every Redis key and channel of this database carries.
+
+    Made at first use; ``otree resetdb`` drops the table, so a reset (or
+    another project's database) never meets the state of an older one in a
+    shared Redis (see redis_conn.key).
+    """
+
+    class Meta:
+        app_label = "otree_redwood"
+
+    key = models.CharField(max_length=32, unique=True)
+
+
+class EmitterRecord(models.Model):
+    """A DiscreteEventEmitter that calls a Group method, kept so that it can
+    be re-armed after Redis lost its timers; ``done`` counts the ticks that
+    ran (updated in the tick's own transaction)."""
+
+    class Meta:
+        app_label = "otree_redwood"
+
+    timer_id = models.CharField(max_length=200, unique=True)
+    gk = models.CharField(max_length=200, db_index=True)
+    first_ms = models.FloatField()
+    interval_ms = models.FloatField()
+    n = models.IntegerField()
+    done = models.IntegerField(default=0)
+    data = JSONField(null=True)
+
+
 @contextlib.contextmanager
 def fake_lock():
     """Kept for 0.9.x code that imports it; locking is done where it matters."""

@@ -24,6 +24,7 @@ import gc
 import logging
 import threading
 import time
+import uuid
 
 from asgiref.sync import sync_to_async
 from redis import exceptions as redis_exceptions
@@ -150,7 +151,8 @@ def db_sync(fn):
 
 class Item:
     __slots__ = ("kind", "sock", "info", "channel", "payload", "value_json", "t_ms",
-                 "tick", "fn", "args", "future", "frames", "reply", "due_late")
+                 "tick", "fn", "args", "future", "frames", "reply", "due_late",
+                 "pre_stored")
 
     def __init__(self, kind, **kw):
         self.kind = kind
@@ -197,6 +199,8 @@ class Runtime:
         self.row_flushed_at = 0.0
         self._shas = {}
         self.lateness_key = None
+        self.timers_epoch = None  # the sentinel of timers.py last seen
+        self.bus_broken_at = None  # when the bus connection last failed (ms)
 
     # ---------------- start / stop ----------------
     async def start(self, scheduler=None):
@@ -206,6 +210,9 @@ class Runtime:
             if self.started:
                 return
             self.redis = redis_conn.get_async()
+            # every key carries the database's namespace: look it up here,
+            # off the event loop, before the first key is made
+            await db_sync(redis_conn.namespace)()
             self.wake_channel = redis_conn.key("wake")
             self.lateness_key = redis_conn.key("lateness")
             self.pubsub = self.redis.pubsub()
@@ -314,6 +321,8 @@ class Runtime:
                 raise
             except Exception:
                 logger.exception("redwood bus reader: Redis error; retrying")
+                if self.bus_broken_at is None:
+                    self.bus_broken_at = protocol.now_ms()
                 await asyncio.sleep(0.5)
                 continue
             if msg is None:
@@ -336,6 +345,31 @@ class Runtime:
                 waiter = self._sub_waiters.pop(ch, None)
                 if waiter is not None and not waiter.done():
                     waiter.set_result(True)
+                elif waiter is None and self.bus_broken_at is not None and self.local.get(ch):
+                    # subscribed again after the connection broke: what was
+                    # published meanwhile never came; send it from the database
+                    self.loop.create_task(self._replay(ch, self.bus_broken_at))
+
+    async def _replay(self, ch, since_ms):
+        socks = self.local.get(ch)
+        if not socks:
+            return
+        info = next(iter(socks)).info
+        try:
+            frames = await self.call(lifecycle.frames_since, info, since_ms)
+        except Exception:
+            logger.exception("redwood: replay to the sockets of %s failed", info.gk)
+            return
+        for sock in tuple(self.local.get(ch, ())):
+            for recipient_id, frame in frames:
+                if recipient_id is None or recipient_id == sock.participant_id:
+                    sock.deliver(frame)
+        # a later break of the connection starts its own window
+        self.loop.call_later(5.0, self._bus_mended, since_ms)
+
+    def _bus_mended(self, since_ms):
+        if self.bus_broken_at == since_ms:
+            self.bus_broken_at = None
 
     # ---------------- pipeline ----------------
     def submit_inbound(self, sock, channel, payload):
@@ -439,7 +473,14 @@ class Runtime:
                 calls.append((item, "snapshot", keys, args))
         results = {}
         if calls:
+            # The decisions are committed before Redis applies them: a server
+            # killed between the two must not leave in Redis (and so in every
+            # later map) a decision that the database never got.
+            fresh = [item for item, name, _, _ in calls if name == "decide" and not item.pre_stored]
+            if fresh:
+                await db_sync(_store_decisions)(fresh)
             replies = await self._run_scripts(calls)
+            replies = await self._seed_and_retry(calls, replies)
             for (item, _, _, _), res in zip(calls, replies):
                 results[id(item)] = state.parse_result(res)
                 if state.not_started(res):
@@ -474,6 +515,36 @@ class Runtime:
                     item.future.set_result(item.reply)
                 item.reply = None
 
+    async def _seed_and_retry(self, calls, replies):
+        """Seed the groups whose state Redis lost (state.NEED_SEED); run their calls again.
+
+        A group's calls are run again from its first that found nothing, in
+        order, so the map ends as the batch's decisions leave it.
+        """
+        for _ in range(3):
+            first = {}
+            for i, ((item, _, _, _), res) in enumerate(zip(calls, replies)):
+                if state.needs_seed(res) and item.info.gk not in first:
+                    first[item.info.gk] = i
+            if not first:
+                return replies
+            floors, infos = {}, {}
+            for i, ((item, _, _, _), res) in enumerate(zip(calls, replies)):
+                gk = item.info.gk
+                if gk in first:
+                    infos[gk] = item.info
+                    if i < first[gk] and int(res[0]) > 0:
+                        floors[gk] = max(floors.get(gk, 0), int(res[0]))
+            logger.warning("redwood: Redis has no state of %d group(s); seeding from the database", len(first))
+            await db_sync(state.seed_groups)([(infos[gk], floors.get(gk, 0)) for gk in first])
+            redo = [i for i, (item, _, _, _) in enumerate(calls)
+                    if item.info.gk in first and i >= first[item.info.gk]]
+            again = await self._run_scripts([calls[i] for i in redo])
+            replies = list(replies)
+            for i, res in zip(redo, again):
+                replies[i] = res
+        raise RuntimeError("Redis state could not be seeded")
+
     async def _run_scripts(self, calls):
         """EVALSHA every call in one pipeline; load the scripts only when needed.
 
@@ -496,16 +567,12 @@ class Runtime:
 
     def _db_phase(self, batch, results, now):
         """Store the batch; run handlers and timer actions; return the outbox."""
-        from .models import from_epoch_ms
-
         rows = []
         row_updates = {}
         sync_items = []
         for item in batch:
             if item.kind == "in" and item.value_json is not None:
-                info = item.info
-                rows.append((from_epoch_ms(item.t_ms), info.ct_id, info.pk, "decisions",
-                             item.sock.participant_id, item.value_json, None))
+                info = item.info  # the decision itself is stored already (_store_decisions)
                 seq, map_json = results.get(id(item), (None, None))
                 if seq is not None:
                     self._outbound(rows, row_updates, item, info, seq, map_json, now, subperiod=False)
@@ -605,14 +672,17 @@ class Runtime:
         zsets = [timers.zset_key(), timers.zset_key(self.process_id)]
         poll = float(conf.get("SCHEDULER_POLL"))
         limit = 1000
-        prefixes = [timers.hash_prefix(), timers.group_set_prefix()]
+        prefixes = [timers.hash_prefix(), timers.group_set_prefix(), timers.sentinel_key()]
         while not self.closed and not self.draining:
             try:
                 self.timer_wake.clear()
                 flat = await claim(keys=zsets, args=[repr(protocol.now_ms()), limit] + prefixes)
-                ticks, next_due = timers.parse_claim_reply(flat)
+                ticks, next_due, lost = timers.parse_claim_state(flat)
                 for t in ticks:
                     self.submit_tick(t)
+                if lost:
+                    await self._recover_timers()
+                    continue
                 if len(ticks) >= limit:
                     continue
                 delay = poll
@@ -631,10 +701,52 @@ class Runtime:
                 logger.exception("redwood scheduler: error; retrying")
                 await asyncio.sleep(0.5)
 
+    async def _recover_timers(self):
+        """Redis lost the timers: one scheduler re-arms them from the database."""
+        lock = timers.recovery_lock_key()
+        if not await self.redis.set(lock, self.process_id, nx=True, ex=60):
+            await asyncio.sleep(0.1)  # another process is at it
+            return
+        try:
+            # in the pipeline's order: the batches before it have committed
+            await self.call(timers.recover_sync)
+            await self.redis.set(timers.sentinel_key(), uuid.uuid4().hex)
+        finally:
+            await self.redis.delete(lock)
+
     # ---------------- heartbeat and monitor ----------------
     async def _beat(self):
         ttl = max(1, int(conf.get("PROCESS_TIMEOUT")))
-        await self.redis.set(lifecycle.process_alive_key(self.process_id), str(time.time()), ex=ttl)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(lifecycle.process_alive_key(self.process_id), str(time.time()), ex=ttl)
+        pipe.get(timers.sentinel_key())
+        _, epoch = await pipe.execute()
+        if epoch != self.timers_epoch:
+            self.timers_epoch = epoch
+            await self._register_sockets_again()
+            if timers.has_local_timers():
+                # emitters on plain functions live in this process only
+                await self.loop.run_in_executor(None, timers.rearm_local_sync)
+
+    async def _register_sockets_again(self):
+        """After Redis lost its state, tell it again which sockets are here.
+
+        Without it a member connected before the loss would not count as
+        connected, and a group still waiting for its last member would wait
+        for ever; the groups get their ready check again for the same reason.
+        """
+        socks = [sock for subs in list(self.local.values()) for sock in subs]
+        if not socks:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for sock in socks:
+            pipe.hset(sock.info.sockets_key, sock.socket_id, "%s|%s" % (sock.participant_code, self.process_id))
+        await pipe.execute()
+        for info in {sock.info.gk: sock.info for sock in socks}.values():
+            try:
+                await self.call(lifecycle.ready_phase, info)
+            except Exception:
+                logger.exception("redwood: ready check of %s after a Redis loss failed", info.gk)
 
     async def _heartbeat(self):
         interval = max(0.2, min(float(conf.get("PROCESS_TIMEOUT")) / 3.0, float(conf.get("MONITOR_INTERVAL"))))
@@ -708,6 +820,18 @@ def _insert_events(rows):
                 "INSERT INTO %s (%s) VALUES %s" % (quote(meta.db_table), cols, ", ".join([one] * len(chunk))),
                 params,
             )
+
+
+def _store_decisions(items):
+    """Commit the ``decisions`` events of a batch (before Redis applies them)."""
+    from .models import from_epoch_ms
+
+    rows = [(from_epoch_ms(i.t_ms), i.info.ct_id, i.info.pk, "decisions", i.sock.participant_id,
+             i.value_json, None) for i in items]
+    with transaction.atomic():
+        _insert_events(rows)
+    for item in items:
+        item.pre_stored = True
 
 
 def _update_rows(model, names, rows):

@@ -5,6 +5,12 @@ across server processes: two decisions that arrive at once in two processes
 both land, and the map broadcast after each is the one that holds then.  The
 database gets a copy of the map with every batch (write-behind); Redis is the
 live copy while a period runs.
+
+Redis is a cache of the database: its state may vanish (a restart without
+persistence, FLUSHALL, a fail-over).  The seq key of a group is the marker
+that its state is there: every script reports a missing one (NEED_SEED)
+instead of counting from nothing, and the caller seeds the group from the
+database (seed_groups) and runs the script again.
 """
 import json
 
@@ -13,6 +19,7 @@ from . import protocol, redis_conn
 # KEYS: dec, seq, rl, timers zset, group timer set, timer hash
 # ARGV: code, value_json, mode ('now'|'store'|'rate'), now_ms, interval_ms, timer_id, gk
 DECIDE_LUA = r"""
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-2} end
 if redis.call('EXISTS', KEYS[1]) == 0 then
   -- no map yet: when_all_players_ready has not run; as in 0.9.x the
   -- decision changes nothing and nothing is broadcast
@@ -51,6 +58,7 @@ return {seq, redis.call('HGETALL', KEYS[1])}
 
 # KEYS: dec, seq, rl ; ARGV: now_ms, only_if_dirty (0|1)
 SNAPSHOT_LUA = r"""
+if redis.call('EXISTS', KEYS[2]) == 0 then return {-2} end
 if ARGV[2] == '1' then
   local dirty = tonumber(redis.call('HGET', KEYS[3], 'dirty')) or 0
   redis.call('HSET', KEYS[3], 'pending', 0)
@@ -61,6 +69,33 @@ local seq = redis.call('INCR', KEYS[2])
 return {seq, redis.call('HGETALL', KEYS[1])}
 """
 
+# KEYS: seq ; the next seq of a server message, or -2 (NEED_SEED)
+NEXT_SEQ_LUA = r"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+return redis.call('INCR', KEYS[1])
+"""
+
+# KEYS: seq, dec, rl ; ARGV: top seq, has map (0|1), dirty (0|1), code, value, ...
+# The first seeder wins; the map goes in before the marker (the seq key),
+# so a script that finds the marker finds the map.
+SEED_LUA = r"""
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if ARGV[2] == '1' then
+  for i = 4, #ARGV, 2 do redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1]) end
+  if ARGV[3] == '1' then redis.call('HSET', KEYS[3], 'dirty', 1) end
+end
+redis.call('SET', KEYS[1], ARGV[1])
+return 1
+"""
+
+#: The reply of a script that found no state of its group in Redis.
+NEED_SEED = -2
+
+#: Added to the highest stored seq when a group is seeded after a loss:
+#: messages numbered by the lost counter may still be on their way to the
+#: database (other processes' batches); their numbers must stay unused.
+SEED_GAP = 1000
+
 _scripts = {}
 
 
@@ -69,7 +104,8 @@ def script(client, name):
     k = (id(client), name)
     s = _scripts.get(k)
     if s is None:
-        s = client.register_script({"decide": DECIDE_LUA, "snapshot": SNAPSHOT_LUA}[name])
+        s = client.register_script({"decide": DECIDE_LUA, "snapshot": SNAPSHOT_LUA,
+                                    "next_seq": NEXT_SEQ_LUA, "seed": SEED_LUA}[name])
         _scripts[k] = s
     return s
 
@@ -100,6 +136,11 @@ def map_from_flat(flat):
 def not_started(res):
     """Whether a decide reply says the group has no map yet (ready not run)."""
     return int(res[0]) == -1
+
+
+def needs_seed(res):
+    """Whether a script found no state of its group in Redis (see seed_groups)."""
+    return int(res[0]) == NEED_SEED
 
 
 def parse_result(res):
@@ -138,7 +179,7 @@ def apply_decision_sync(group, code, value):
     info = groups.info_for(group)
     r = redis_conn.get_sync()
     keys, args = decide_args(info, code, protocol.dumps(value), protocol.now_ms())
-    res = script(r, "decide")(keys=keys, args=args)
+    res = _run_seeded(r, info, "decide", keys, args)
     seq, map_json = parse_result(res)
     if seq is not None:
         messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
@@ -152,11 +193,25 @@ def apply_decision_sync(group, code, value):
 def snapshot_sync(info, only_if_dirty=False):
     """(seq, map_json) of the current map with a new seq, or (None, None)."""
     r = redis_conn.get_sync()
-    res = script(r, "snapshot")(
-        keys=[info.decisions_key, info.seq_key, info.ratelimit_key],
-        args=[repr(protocol.now_ms()), "1" if only_if_dirty else "0"],
-    )
+    res = _run_seeded(r, info, "snapshot", [info.decisions_key, info.seq_key, info.ratelimit_key],
+                      [repr(protocol.now_ms()), "1" if only_if_dirty else "0"])
     return parse_result(res)
+
+
+def next_seq_sync(info):
+    """The next seq of a server message of the group (seeded if need be)."""
+    r = redis_conn.get_sync()
+    return int(_run_seeded(r, info, "next_seq", [info.seq_key], []))
+
+
+def _run_seeded(r, info, name, keys, args):
+    for _ in range(3):
+        res = script(r, name)(keys=keys, args=args)
+        first = res[0] if isinstance(res, list) else res
+        if int(first) != NEED_SEED:
+            return res
+        seed_groups([(info, 0)])
+    raise RuntimeError("the state of %s in Redis could not be seeded" % info.gk)
 
 
 def _mirror_to_row(group, map_json):
@@ -166,22 +221,63 @@ def _mirror_to_row(group, map_json):
     group._redwood_take_snapshot()
 
 
-def seed_sync(info, group):
-    """After a Redis restart: restore the live map and seq from the database."""
+def seed_sync(info, group=None):
+    """Restore a group's live map and seq from the database unless Redis has them."""
+    seed_groups([(info, 0)])
+
+
+def seed_groups(pairs):
+    """Seed each group of [(info, seq floor)] that has no state in Redis.
+
+    The seq continues above the highest stored one (plus SEED_GAP once a
+    group has stored messages) and above the floor (seqs this process
+    already took in the batch being retried).  The map is the last stored
+    ``group_decisions`` (else the group row) with the decisions stored
+    after it applied: the live map when Redis was lost, although the row
+    is written behind.
+    """
+    r = redis_conn.get_sync()
+    pipe = r.pipeline(transaction=False)
+    for info, _ in pairs:
+        pipe.exists(info.seq_key)
+    present = pipe.execute()
+    seed = script(r, "seed")
+    for (info, floor), there in zip(pairs, present):
+        if there:
+            continue
+        top, decisions, dirty = _stored_state(info)
+        top = max(top, int(floor or 0))
+        args = [top, "1" if decisions is not None else "0", "1" if dirty else "0"]
+        for code, value in (decisions or {}).items():
+            args.extend([code, protocol.dumps(value)])
+        seed(keys=[info.seq_key, info.decisions_key, info.ratelimit_key], args=args)
+
+
+def _stored_state(info):
+    """(top seq, live map or None, dirty) of a group from the database."""
     from django.db.models import Max
 
     from .models import Event
 
-    r = redis_conn.get_sync()
-    if not r.exists(info.seq_key):
-        top = (
-            Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk)
-            .aggregate(m=Max("seq"))["m"]
-            or 0
-        )
-        r.set(info.seq_key, top, nx=True)
-    if info.is_decision_group and group.group_decisions and not r.exists(info.decisions_key):
-        pipe = r.pipeline(transaction=True)
-        for code, value in group.group_decisions.items():
-            pipe.hsetnx(info.decisions_key, code, protocol.dumps(value))
-        pipe.execute()
+    events = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk)
+    top = events.aggregate(m=Max("seq"))["m"] or 0
+    if top:
+        top += SEED_GAP
+    if not info.is_decision_group:
+        return top, None, False
+    row = info.model.objects.filter(pk=info.pk).first()
+    if row is None or row.ran_ready_function is None:
+        return top, None, False  # not started: decisions are ignored until it is
+    last = events.filter(channel="group_decisions").exclude(seq=None).order_by("-seq").first()
+    if last is not None and isinstance(last.value, dict):
+        decisions, since = dict(last.value), last.timestamp
+    else:
+        decisions, since = dict(row.group_decisions or {}), row.ran_ready_function
+    dirty = False
+    if info.fast_decisions:
+        codes = {member[0]: code for code, member in info.members.items()}
+        later = events.filter(channel="decisions", timestamp__gt=since, participant_id__in=list(codes))
+        for pid, value in later.order_by("timestamp", "id").values_list("participant_id", "value"):
+            decisions[codes[pid]] = value
+            dirty = True
+    return top, decisions, dirty

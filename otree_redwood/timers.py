@@ -11,6 +11,13 @@ lost, never twice.
 
 The scheduler runs inside each server process (see runtime.Runtime) or alone
 through ``otree redwood_scheduler``.
+
+Redis may lose every timer (a restart without persistence, FLUSHALL, a
+fail-over).  A sentinel key says that the timers are there: the claim script
+reports when it is missing, and one scheduler then re-arms the timers of
+every running period from the database (recover_sync): period ends and
+sub-periods from the stored period start, emitters of Group methods from
+their EmitterRecord.  A tick that came due meanwhile fires once, late.
 """
 import itertools
 import json
@@ -23,7 +30,7 @@ from . import protocol, redis_conn
 logger = logging.getLogger(__name__)
 
 # KEYS: the timer sorted sets to claim from (shared, this process's own)
-# ARGV: now_ms, limit, timer hash prefix, group set prefix
+# ARGV: now_ms, limit, timer hash prefix, group set prefix[, sentinel key]
 # Returns {next_due, t1 fields.., t2 fields.., ...}: next_due is the score of
 # the earliest timer left in any of the sets ('' when they are empty), so one
 # round trip both claims what is due and tells the scheduler how long to sleep.
@@ -70,6 +77,7 @@ for z = 1, #KEYS do
   end
 end
 if next_due ~= nil then out[1] = string.format('%.3f', next_due) end
+if ARGV[5] and redis.call('EXISTS', ARGV[5]) == 0 then out[1] = '!' .. out[1] end
 return out
 """
 
@@ -86,6 +94,9 @@ return #ids
 
 # process-local callbacks (plain functions that cannot be named in Redis)
 _local_callbacks = {}
+# their schedules and progress, to re-arm them if Redis loses them:
+# timer id -> {"gk", "first", "interval", "n", "data", "done"}
+_local_timers = {}
 _local_counter = itertools.count(1)
 _process_token = "%s-%s" % (os.getpid(), uuid.uuid4().hex[:8])
 
@@ -121,8 +132,16 @@ class Tick:
 
 def parse_claim_reply(flat):
     """(ticks, next due ms or None) from a CLAIM_LUA reply."""
+    ticks, next_due, _ = parse_claim_state(flat)
+    return ticks, next_due
+
+
+def parse_claim_state(flat):
+    """(ticks, next due ms or None, timers lost) from a CLAIM_LUA reply."""
     s = lambda b: b.decode("utf-8") if isinstance(b, bytes) else b  # noqa: E731
     head = s(flat[0]) if flat else ""
+    lost = head.startswith("!")
+    head = head.lstrip("!")
     ticks = []
     for i in range(1, len(flat), 7):
         data = s(flat[i + 6])
@@ -132,7 +151,7 @@ def parse_claim_reply(flat):
                 int(s(flat[i + 4])), float(s(flat[i + 5])), json.loads(data) if data else None,
             )
         )
-    return ticks, (float(head) if head else None)
+    return ticks, (float(head) if head else None), lost
 
 
 def parse_claim(flat):
@@ -163,6 +182,7 @@ def schedule_sync(timer_id, kind, gk, first_ms, interval_ms=0.0, n=1, data=None,
 
 
 def cancel_sync(timer_id, gk=None, owner=None):
+    _local_timers.pop(timer_id, None)
     r = redis_conn.get_sync()
     pipe = r.pipeline(transaction=True)
     pipe.zrem(zset_key(owner), timer_id)
@@ -179,6 +199,12 @@ def cancel_group_sync(gk):
     n2 = r.eval(CANCEL_GROUP_LUA, 2, zset_key(_process_token), group_set_prefix() + gk + ":local", hash_prefix())
     # a rate-limit flush was cancelled with the rest: forget that it is pending
     r.hset(redis_conn.key("rl", gk), "pending", 0)
+    for timer_id, entry in list(_local_timers.items()):
+        if entry["gk"] == gk + ":local":
+            _local_timers.pop(timer_id, None)
+    from .models import EmitterRecord
+
+    EmitterRecord.objects.filter(gk=gk).delete()
     return int(n) + int(n2)
 
 
@@ -245,7 +271,12 @@ def schedule_emitter(group, interval_s, period_length_s, callback, start_immedia
     timer_id = "em:%s:%s" % (info.gk, name or uuid.uuid4().hex[:12])
     data = {"intervals": intervals}
     if method:
+        from .models import EmitterRecord
+
         data["method"] = method
+        # kept in the database too: recover_sync re-arms it after Redis lost it
+        EmitterRecord.objects.update_or_create(timer_id=timer_id, defaults=dict(
+            gk=info.gk, first_ms=first, interval_ms=interval_ms, n=count, done=0, data=data))
         schedule_sync(timer_id, "emitter", info.gk, first, interval_ms, count, data)
         return timer_id, info.gk, None
     if not callable(callback):
@@ -255,6 +286,8 @@ def schedule_emitter(group, interval_s, period_length_s, callback, start_immedia
     ref = "cb%d" % next(_local_counter)
     _local_callbacks[ref] = callback
     data["ref"] = ref
+    _local_timers[timer_id] = {"gk": info.gk + ":local", "first": first, "interval": interval_ms,
+                               "n": count, "data": dict(data), "done": 0}
     schedule_sync(timer_id, "emitter", info.gk + ":local", first, interval_ms, count, data, owner=_process_token)
     return timer_id, info.gk + ":local", _process_token
 
@@ -289,11 +322,124 @@ def run_emitter(tick):
         if callback is None:
             logger.warning("emitter %s: callback not in this process", tick.id)
             return
-        callback(tick.k, data["intervals"])
-        if tick.k + 1 >= tick.n:
+        # re-armed after a loss, tick k of the timer is tick base + k of the emitter
+        k, total = int(data.get("base", 0)) + tick.k, int(data.get("base", 0)) + tick.n
+        entry = _local_timers.get(tick.id)
+        if entry is not None:
+            if "base" in data and k < entry["done"]:
+                return  # it ran before the timer was re-armed
+            entry["done"] = max(entry["done"], k + 1)
+        callback(k, data["intervals"])
+        if k + 1 >= total:
             _local_callbacks.pop(data["ref"], None)
+            _local_timers.pop(tick.id, None)
+        return
+    from .models import EmitterRecord
+
+    base = int(data.get("base", 0))
+    k, total = base + tick.k, base + tick.n
+    counted = EmitterRecord.objects.filter(timer_id=tick.id, done__lte=k).update(done=min(k + 1, total))
+    if not counted and "base" in data and EmitterRecord.objects.filter(timer_id=tick.id).exists():
+        # re-armed from the database while the original tick was still on
+        # its way in another process: it ran there
         return
     group = groups.load_by_key(gk)
     lifecycle.refresh_live_state(group)
-    getattr(group, data["method"])(tick.k, data["intervals"])
+    getattr(group, data["method"])(k, data["intervals"])
+
+
+# ---- after Redis lost its timers ----
+
+def sentinel_key():
+    """Exists while Redis holds the timers (set by recover_sync's caller)."""
+    return redis_conn.key("timers-ok")
+
+
+def recovery_lock_key():
+    return redis_conn.key("timers-recovering")
+
+
+def recover_sync():
+    """Re-arm the timers of every group whose period runs; return how many.
+
+    A running period: ``ran_ready_function`` set and no ``period_end``
+    stored.  Its period end is due at the stored start plus period_length
+    (at once, if that has passed); sub-periods resume after the ones
+    stored; emitters after the ticks their record counts.
+    """
+    from django.apps import apps
+    from django.contrib.contenttypes.models import ContentType
+
+    from . import groups
+    from .models import EmitterRecord, Event, Group, epoch_ms
+
+    armed = 0
+    running = set()
+    for model in apps.get_models():
+        if not issubclass(model, Group) or model._meta.abstract:
+            continue
+        app_name = model._meta.app_config.name
+        started = dict(model.objects.filter(ran_ready_function__isnull=False)
+                       .values_list("pk", "ran_ready_function"))
+        if not started:
+            continue
+        ct = ContentType.objects.get_for_model(model)
+        ended = set(Event.objects.filter(content_type=ct, channel="state", value=protocol.STATE_PERIOD_END)
+                    .values_list("group_pk", flat=True))
+        pks = [pk for pk in started if pk not in ended]
+        if not pks:
+            continue
+        groups.build_infos([groups.group_key(app_name, pk) for pk in pks])
+        for pk in pks:
+            info = groups.cached(app_name, pk)
+            if info is None:
+                continue
+            running.add(info.gk)
+            armed += _rearm_period(info, ct.id, epoch_ms(started[pk]))
+    for rec in EmitterRecord.objects.filter(gk__in=list(running)) if running else ():
+        if rec.done >= rec.n:
+            continue
+        data = dict(rec.data or {}, base=rec.done)
+        schedule_sync(rec.timer_id, "emitter", rec.gk, rec.first_ms + rec.done * rec.interval_ms,
+                      rec.interval_ms, rec.n - rec.done, data)
+        armed += 1
+    if armed:
+        logger.warning("redwood: Redis had lost its timers; re-armed %d timer(s) of %d running period(s)",
+                       armed, len(running))
+    return armed
+
+
+def rearm_local_sync():
+    """Re-arm this process's plain-function emitters (after Redis lost its timers)."""
+    for timer_id, entry in list(_local_timers.items()):
+        left = entry["n"] - entry["done"]
+        if left <= 0:
+            continue
+        schedule_sync(timer_id, "emitter", entry["gk"], entry["first"] + entry["done"] * entry["interval"],
+                      entry["interval"], left, dict(entry["data"], base=entry["done"]), owner=_process_token)
+    return len(_local_timers)
+
+
+def has_local_timers():
+    return bool(_local_timers)
+
+
+def _rearm_period(info, ct_id, t0):
+    from .models import Event, from_epoch_ms
+
+    armed = 0
+    if info.period_length:
+        schedule_period_end(info, t0)
+        armed += 1
+    n = int(info.num_subperiods or 0)
+    if n > 1 and info.period_length:
+        interval = float(info.period_length) * 1000.0 / n
+        # one stored map per sub-period that has ended
+        ended = Event.objects.filter(content_type_id=ct_id, group_pk=info.pk, channel="group_decisions",
+                                     timestamp__gte=from_epoch_ms(t0)).count()
+        left = n - 1 - ended
+        if left > 0:
+            schedule_sync("sp:" + info.gk, "subperiod", info.gk, t0 + (ended + 1) * interval, interval, left)
+            armed += 1
+    return armed
 

@@ -42,6 +42,9 @@ class RedisServer:
     def __init__(self):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="redwood-redis-")
+        self._spawn()
+
+    def _spawn(self):
         self.proc = subprocess.Popen(
             [redis_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
              "--appendonly", "no", "--dir", self.dir],
@@ -61,6 +64,14 @@ class RedisServer:
 
     def url(self, db=0):
         return "redis://127.0.0.1:%d/%d" % (self.port, db)
+
+    def restart_empty(self, down_seconds=0.5):
+        """Stop the server and start it again on the same port, with no data
+        (what a Redis without persistence does after a restart)."""
+        self.proc.terminate()
+        self.proc.wait(10)
+        time.sleep(down_seconds)
+        self._spawn()
 
     def stop(self):
         self.proc.terminate()
