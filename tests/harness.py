@@ -94,6 +94,11 @@ def configure_django(db_path):
 
     configure_settings("settings")
     settings.DATABASES["default"]["TEST"] = {"NAME": db_path}
+    # oTree's STATIC_ROOT is relative to the working folder: the test process
+    # runs from the repository root, the servers from the example project
+    # (where collectstatic fills it); whitenoise warns when it is missing
+    settings.STATIC_ROOT = os.path.join(EXAMPLE, settings.STATIC_ROOT)
+    os.makedirs(settings.STATIC_ROOT, exist_ok=True)
     import django
 
     django.setup()
