@@ -7,12 +7,25 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup_venv.sh
 export PATH="$PWD/.venv/bin:$PATH"
-# the cryptography wheel warns on every start that Python 3.8 is old; oTree 3.4 needs 3.8
-export PYTHONWARNINGS="ignore:Python 3.8 is no longer supported"
 PORT=${PORT:-8000}
 HOST=${HOST:-127.0.0.1}
 cd example_project
 unset DATABASE_URL
+# The embedded Redis (example_project/.redwood/) is a daemon that outlives
+# the server; stop it when the demo ends, unless it ran before the demo.
+started_redis=no
+if [ -z "${REDWOOD_REDIS_URL:-}" ]; then
+  redis_status=$(otree redwood_redis status)
+  grep -q '^Embedded Redis: running' <<<"$redis_status" || started_redis=yes
+fi
+stop_redis() {
+  if [ "$started_redis" = yes ]; then
+    echo
+    echo "Stopping the embedded Redis that the demo started (its data stays in example_project/.redwood/)"
+    otree redwood_redis stop || echo "See: otree redwood_redis status   (from example_project/)"
+  fi
+}
+trap stop_redis EXIT
 echo "Preparing the database and static files"
 otree resetdb --noinput > /dev/null
 otree collectstatic --noinput -v 0 > /dev/null
@@ -34,7 +47,8 @@ for p in session.get_participants():
     print("  participant %s: %s/InitializeParticipant/%s" % (p.id_in_session, base, p.code))
 print("Admin (sessions, live monitor, data export): %s/SessionMonitor/%s/" % (base, session.code))
 print("Live redwood monitor: %s/redwood/monitor/session/%s/" % (base, session.code))
-print("Create more sessions at %s/demo/   (Ctrl+C stops the server)" % base)
+print("Create more sessions at %s/demo/   (Ctrl+C stops the server and the embedded Redis)" % base)
 print()
 PY
-exec otree prodserver "$HOST:$PORT" --no-collectstatic
+# not exec: the EXIT trap above runs when the server stops (Ctrl+C)
+otree prodserver "$HOST:$PORT" --no-collectstatic
