@@ -41,6 +41,8 @@ if environ.get("REDWOOD_TEST_APPS"):
 LANGUAGE_CODE = "en"
 REAL_WORLD_CURRENCY_CODE = "USD"
 USE_POINTS = True
+# flow payoffs are fractions of points (otree_redwood.payoffs): keep two decimals
+POINTS_DECIMAL_PLACES = 2
 
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = environ.get("OTREE_ADMIN_PASSWORD")
