@@ -42,6 +42,11 @@ ENDED_HISTORY_LIMIT = 300
 _GD_PREFIX = '{"channel":"group_decisions"'
 
 
+def safe_dumps(obj):
+    """Strict JSON for the monitor's browser, whatever was stored (protocol.safe_dumps)."""
+    return protocol.safe_dumps(obj)
+
+
 def _db(fn):
     # oTree's sync thread: the admin's reads never hold up the live pipeline
     return sync_to_async(fn, thread_sensitive=True)
@@ -61,7 +66,7 @@ def build_snapshot(session_code):
     from otree.models import Participant
 
     from . import exports
-    from .models import Connection, DecisionGroup, Event, epoch_ms
+    from .models import Connection, Event, epoch_ms
 
     connected_ids = set(
         Connection.objects.filter(participant__session__code=session_code).values_list("participant_id", flat=True)
@@ -85,29 +90,15 @@ def build_snapshot(session_code):
         seqs = dict(mine.values("group_pk").annotate(m=Max("seq")).values_list("group_pk", "m"))
         for g in groups:
             row = by_key[(app_name, g.pk)]
-            state, state_ms = latest.get(g.pk, (None, None))
-            row["state"] = state
-            row["state_ms"] = state_ms
-            row["start_ms"] = starts.get(g.pk)
-            length = row["period_length"]
-            row["end_ms"] = (
-                state_ms if state == protocol.STATE_PERIOD_END
-                else (row["start_ms"] + float(length) * 1000.0 if row["start_ms"] and length else None)
-            )
-            row["seq"] = seqs.get(g.pk) or 0
-            row["connected"] = sorted(m["code"] for m in row["members"] if m["code"] in connected)
-            row["decisions"] = g.group_decisions if isinstance(g, DecisionGroup) else None
-            history = []
-            if row["start_ms"] is not None and isinstance(g, DecisionGroup):
-                limit = HISTORY_LIMIT if state == protocol.STATE_PERIOD_START else ENDED_HISTORY_LIMIT
-                newest = list(
-                    mine.filter(group_pk=g.pk, channel="group_decisions", timestamp__gte=_dt(row["start_ms"]))
-                    .order_by("-timestamp", "-id")
-                    .values_list("timestamp", "seq", "value")[:limit]
-                )
-                newest.reverse()
-                history = [[epoch_ms(ts), seq, value] for ts, seq, value in newest]
-            row["history"] = history
+            try:
+                _fill_row(row, g, mine, latest, starts, seqs, connected)
+            except Exception:
+                # one group's unreadable data (e.g. nested too deep to decode)
+                # must not cost the admin the picture of every other group
+                logger.exception("redwood monitor: could not read the state of %s group %s", app_name, g.pk)
+                row.update({"state": None, "state_ms": None, "start_ms": None, "end_ms": None, "seq": 0,
+                            "connected": [], "decisions": None, "history": [],
+                            "error": "could not read this group's stored state"})
     return {
         "type": "snapshot",
         "session": session_code,
@@ -115,6 +106,35 @@ def build_snapshot(session_code):
         "interval_ms": int(float(conf.get("MONITOR_INTERVAL")) * 1000),
         "groups": rows,
     }
+
+
+def _fill_row(row, g, mine, latest, starts, seqs, connected):
+    """Fill one group's row of the snapshot from the stored events (sync)."""
+    from .models import DecisionGroup, epoch_ms
+
+    state, state_ms = latest.get(g.pk, (None, None))
+    row["state"] = state
+    row["state_ms"] = state_ms
+    row["start_ms"] = starts.get(g.pk)
+    length = row["period_length"]
+    row["end_ms"] = (
+        state_ms if state == protocol.STATE_PERIOD_END
+        else (row["start_ms"] + float(length) * 1000.0 if row["start_ms"] and length else None)
+    )
+    row["seq"] = seqs.get(g.pk) or 0
+    row["connected"] = sorted(m["code"] for m in row["members"] if m["code"] in connected)
+    row["decisions"] = g.group_decisions if isinstance(g, DecisionGroup) else None
+    history = []
+    if row["start_ms"] is not None and isinstance(g, DecisionGroup):
+        limit = HISTORY_LIMIT if state == protocol.STATE_PERIOD_START else ENDED_HISTORY_LIMIT
+        newest = list(
+            mine.filter(group_pk=g.pk, channel="group_decisions", timestamp__gte=_dt(row["start_ms"]))
+            .order_by("-timestamp", "-id")
+            .values_list("timestamp", "seq", "value")[:limit]
+        )
+        newest.reverse()
+        history = [[epoch_ms(ts), seq, value] for ts, seq, value in newest]
+    row["history"] = history
 
 
 def _dt(ms):
@@ -168,7 +188,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             await self.pubsub.subscribe(self.mon_channel)
             await self.pubsub.psubscribe(self.bus_prefix + "*")
             snapshot = await _db(build_snapshot)(self.session_code)
-            await self.send(text_data=json.dumps(snapshot, default=str))
+            await self.send(text_data=safe_dumps(snapshot))
         except Exception:
             logger.exception("redwood monitor of %s failed to start", self.session_code)
             await self._refuse(protocol.CLOSE_SERVER_ERROR, "server error")
@@ -208,7 +228,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         if msg["type"] == "message" and channel == self.mon_channel:
             report = json.loads(data)
             report["type"] = "report"
-            await self.send(text_data=json.dumps(report))
+            await self.send(text_data=safe_dumps(report))
             return
         if msg["type"] != "pmessage" or not channel.startswith(self.bus_prefix):
             return

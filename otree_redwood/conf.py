@@ -30,12 +30,29 @@ DEFAULTS = {
     # Largest inbound WebSocket frame, in bytes.  Larger frames are refused
     # with an error message and never stored.
     "MAX_MESSAGE_BYTES": 64 * 1024,
+    # Deepest nesting of arrays and objects in an inbound message (the
+    # message object itself counts as 1).  Deeper messages are refused: a
+    # stored value nested about 1,000 deep breaks Python's encoder and
+    # decoder (recursion limit) wherever it is read again.
+    "MAX_NESTING": 64,
     # How many missed server messages a reconnecting client may be sent.
     "REPLAY_LIMIT": 1000,
     # Require the signed token that Page.html renders into each participant's
     # page.  Without it, anyone who knows a participant code (every member's
     # code is visible to the whole group) could speak for that participant.
     "REQUIRE_TOKEN": True,
+    # Bind each participant to the first browser that opens a socket for it
+    # (known by the CSRF cookie oTree sets when it serves the page): sockets
+    # of that participant from any other browser are refused.  See
+    # docs/security.rst.  Off by default, as in oTree: the start link is the
+    # participant's credential.
+    "BIND_PARTICIPANT_TO_BROWSER": False,
+    # Prefix CSV cells that a spreadsheet would read as a formula (starting
+    # with =, +, -, @, tab or carriage return; plain numbers excepted) with a
+    # single quote, in every CSV export.  One download can ask for it with
+    # ``?safe=1`` (or refuse it with ``?safe=0``).  Off by default: the quote
+    # would be part of the value for R, pandas and Stata.
+    "CSV_FORMULA_SAFE": False,
     # Channels that only the server may send on, besides the built-in ones
     # (state, group_decisions, error, ...).
     "SERVER_ONLY_CHANNELS": [],
@@ -72,7 +89,8 @@ DEFAULTS = {
     "START_WITHOUT_ABSENT_AFTER": None,
 }
 
-_BOOL_KEYS = {"REQUIRE_TOKEN", "SCHEDULER_IN_SERVER", "GC_TUNING"}
+_BOOL_KEYS = {"REQUIRE_TOKEN", "SCHEDULER_IN_SERVER", "GC_TUNING", "BIND_PARTICIPANT_TO_BROWSER",
+              "CSV_FORMULA_SAFE"}
 
 
 def _from_env(key, default):

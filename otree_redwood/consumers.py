@@ -16,9 +16,29 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import conf, groups, lifecycle, protocol, runtime
+from . import browser_binding, conf, groups, lifecycle, protocol, runtime
 
 logger = logging.getLogger(__name__)
+
+#: Round trips above this (10 minutes) are not shown on the monitor.
+MAX_RTT_MS = 600000
+
+#: A ``seq`` beyond this cannot be one the server sent (a 64-bit column).
+MAX_SEQ = 2 ** 63 - 1
+
+
+def parse_seq(raw):
+    """The ``?seq=`` a client resumes from, or None for "no seq".
+
+    Whatever cannot be a seq the server sent (garbage, negative, beyond 64
+    bits) means a plain resync, never an error: the page still gets the
+    latest state and map.
+    """
+    if raw is None or not (0 < len(raw) <= 20) or not raw.isdigit() or not raw.isascii():
+        return None
+    value = int(raw)
+    return value if value <= MAX_SEQ else None
+
 
 # a socket with this many messages waiting in the pipeline stops being read
 # (TCP pushes back on that client) until the pipeline catches up
@@ -53,19 +73,24 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
         self._outbox_limit = conf.get("OUTBOX_LIMIT")
         self._max_bytes = conf.get("MAX_MESSAGE_BYTES")
         self._reserved = protocol.server_only_channels()
+        self._max_depth = conf.get("MAX_NESTING")
         self.sender_task = None
         self.attached = False
-        try:
-            last_seq = int(last_seq) if last_seq not in (None, "") else None
-        except ValueError:
-            last_seq = None
+        last_seq = parse_seq(last_seq)
         self.participant_code = kwargs.get("participant_code")
+        app_name, require_token = kwargs.get("app_name"), conf.get("REQUIRE_TOKEN")
         try:
+            # no query, no Redis, no wait on the database thread before the
+            # token is known to be good
+            group_pk = groups.precheck(app_name, kwargs.get("group"), self.participant_code, token, require_token)
             self.rt = await runtime.ensure_started()
-            info, pid = await runtime.db_sync(groups.authorize)(
-                kwargs.get("app_name"), kwargs.get("group"), self.participant_code, token,
-                conf.get("REQUIRE_TOKEN"),
+            # the group as it is now (its hooks are asked once per connect),
+            # looked up beside the pipeline, not behind its batches
+            info, pid = await runtime.handshake_sync(groups.authorize, atomic=False)(
+                app_name, group_pk, self.participant_code, token, require_token
             )
+            if conf.get("BIND_PARTICIPANT_TO_BROWSER"):
+                await browser_binding.check(self.scope, self.participant_code)
         except groups.Refused as refused:
             await self._refuse(refused.code, refused.reason)
             return
@@ -82,10 +107,11 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
             await self.rt.redis.hset(
                 info.sockets_key, self.socket_id, "%s|%s" % (self.participant_code, self.rt.process_id)
             )
-            frames = await self.rt.call(lifecycle.connect_phase, info, pid, self.participant_code, last_seq)
+            # beside the pipeline, not in its queue: see runtime.handshake_sync
+            frames = await runtime.handshake_sync(lifecycle.connect_phase)(info, pid, self.participant_code, last_seq)
             for f in frames:
                 self.deliver(f)
-            await self.rt.call(lifecycle.ready_phase, info)
+            await runtime.handshake_sync(lifecycle.ready_phase)(info)
         except Exception:
             logger.exception("redwood connect of %s failed", self.participant_code)
             self.deliver(protocol.error_frame("server error while connecting"))
@@ -115,7 +141,7 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
         if self.info is None:
             return
         try:
-            channel, msg = protocol.parse_inbound(text_data, self._max_bytes, self._reserved)
+            channel, msg = protocol.parse_inbound(text_data, self._max_bytes, self._reserved, self._max_depth)
         except protocol.ProtocolError as err:
             self.deliver(protocol.error_frame(err.reason, **err.extra))
             return
@@ -137,12 +163,14 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
             self.unblocked.set()
 
     def _pong(self, msg):
-        avg = msg.get("avg_ping_time", msg.get("avgping_time"))
-        if isinstance(avg, (int, float)) and not isinstance(avg, bool):
-            self.rtt_ms = float(avg)
+        # parse_inbound checked both fields: finite numbers or absent
+        avg = msg.get("avg_ping_time")
+        if avg is None:
+            avg = msg.get("avgping_time")
+        if avg is not None and 0 <= avg <= MAX_RTT_MS:
+            # the monitor shows it; a figure no network can produce is not kept
+            self.rtt_ms = round(float(avg), 1)
         ts = msg.get("timestamp")
-        if not isinstance(ts, (int, float)) or isinstance(ts, bool):
-            ts = None
         reply = '{"channel":"ping","timestamp":%s,"server_ts":%.3f}' % (
             protocol.dumps(ts), protocol.now_ms()
         )

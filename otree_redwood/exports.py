@@ -22,6 +22,7 @@ import datetime
 import importlib
 import importlib.util
 import logging
+import re
 
 import vanilla
 from django.conf import settings
@@ -29,6 +30,8 @@ from django.contrib.contenttypes.models import ContentType
 from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
+
+from . import conf
 
 logger = logging.getLogger(__name__)
 
@@ -321,11 +324,41 @@ class _Line:
         return text
 
 
-def stream_csv(rows, rows_per_piece=ROWS_PER_PIECE):
-    """CSV text of ``rows`` in pieces of a few hundred rows."""
+# a spreadsheet reads a cell that starts with one of these as a formula
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def formula_safe(cell):
+    """``cell``, with a quote in front when a spreadsheet would run it as a formula.
+
+    Plain numbers (``-0.5``, ``+3``, ``-1e-3``) stay as they are: they are
+    read as numbers, not formulas, and analysis code needs them intact.
+    """
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START) and not _PLAIN_NUMBER_RE.match(cell):
+        return "'" + cell
+    return cell
+
+
+def safe_requested(request):
+    """Whether a download asked for spreadsheet-safe cells (``?safe=1``), else the setting."""
+    flag = request.GET.get("safe")
+    if flag is None or flag == "":
+        return bool(conf.get("CSV_FORMULA_SAFE"))
+    return flag.strip().lower() not in ("0", "false", "no", "off")
+
+
+def stream_csv(rows, rows_per_piece=ROWS_PER_PIECE, safe=False):
+    """CSV text of ``rows`` in pieces of a few hundred rows.
+
+    With ``safe``, cells that a spreadsheet would read as a formula get a
+    leading quote (see formula_safe).
+    """
     writer = csv.writer(_Line())
     piece = []
     for row in rows:
+        if safe:
+            row = [formula_safe(cell) for cell in row]
         piece.append(writer.writerow(row))
         if len(piece) >= rows_per_piece:
             yield "".join(piece)
@@ -358,7 +391,7 @@ class EventsCSV(vanilla.View):
         name = "Redwood events%s (accessed %s).csv" % (
             " " + session_code if session_code else "", _today()
         )
-        return csv_response(stream_csv(iter_event_rows(session_code)), name)
+        return csv_response(stream_csv(iter_event_rows(session_code), safe=safe_requested(request)), name)
 
 
 _SESSIONS_TEMPLATE = """{% extends "otree/BaseAdmin.html" %}
@@ -379,7 +412,9 @@ _SESSIONS_TEMPLATE = """{% extends "otree/BaseAdmin.html" %}
 <td>
 <a href="{{ row.monitor }}">Live monitor</a> &middot;
 <a href="{{ row.debug }}">Replay</a> &middot;
-<a href="{{ row.csv }}">Events CSV</a> &middot;
+<a href="{{ row.csv }}">Events CSV</a>
+(<a href="{{ row.csv }}&amp;safe=1"
+    title="cells that a spreadsheet would run as formulas start with a quote">for spreadsheets</a>) &middot;
 <a href="{{ row.api }}">Events JSON</a>
 </td>
 </tr>
@@ -565,7 +600,7 @@ class AppSpecificExportCSV(vanilla.View):
     def get(self, request, *args, **kwargs):
         session_code = request.GET.get("session") or None
         name = "%s_Events (accessed %s).csv" % (self.app_name, _today())
-        return csv_response(stream_csv(self.rows(session_code)), name)
+        return csv_response(stream_csv(self.rows(session_code), safe=safe_requested(request)), name)
 
 
 def _participants_of(groups):

@@ -20,6 +20,7 @@ One ``Runtime`` lives on each event loop (one per server process):
 import asyncio
 import collections
 import concurrent.futures
+import functools
 import gc
 import logging
 import threading
@@ -149,9 +150,48 @@ def db_sync(fn):
     return run
 
 
+_handshake_executor = None
+#: Threads (each with its own database connection) for the database work of
+#: handshakes: connects, the ready check, disconnects.
+HANDSHAKE_THREADS = 3
+
+
+def _atomic_call(fn, args):
+    with transaction.atomic():
+        return fn(*args)
+
+
+def handshake_sync(fn, atomic=True):
+    """Run a handshake's database work (``fn``, in a transaction) beside the pipeline.
+
+    Handshakes run on threads of their own, so that a lab of participants
+    connecting at once neither waits behind the live traffic's batches nor
+    holds them up.  They read only what is committed and publish after they
+    commit (messaging.send_sync), so no order with the pipeline is needed;
+    the sockets of a group are already subscribed to its bus.
+    """
+    if not _own_db_thread():
+        return sync_to_async(functools.partial(_atomic_call, fn) if atomic else fn, thread_sensitive=True)
+
+    async def run(*args):
+        global _handshake_executor
+        with _db_executor_lock:
+            if _handshake_executor is None:
+                _handshake_executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=HANDSHAKE_THREADS, thread_name_prefix="redwood-handshake"
+                )
+        if atomic:
+            fn_, args = _atomic_call, (fn, args)
+        else:
+            fn_ = fn
+        return await asyncio.get_event_loop().run_in_executor(_handshake_executor, _in_db_thread, fn_, args)
+
+    return run
+
+
 class Item:
     __slots__ = ("kind", "sock", "info", "channel", "payload", "value_json", "t_ms",
-                 "tick", "fn", "args", "future", "frames", "reply", "due_late",
+                 "tick", "fn", "args", "future", "frames", "reply", "due_late", "stored",
                  "pre_stored")
 
     def __init__(self, kind, **kw):
@@ -415,11 +455,11 @@ class Runtime:
                 raise
             except Exception:
                 logger.exception("redwood pipeline: batch of %d failed", len(batch))
-                for item in batch:
-                    if item.kind == "in":
-                        item.reply = protocol.error_frame("server error: message not stored", channel=item.channel)
-                    elif item.kind == "call" and not item.future.done():
-                        item.future.set_exception(RuntimeError("pipeline batch failed"))
+                if len(batch) > 1:
+                    # one poison item must not fail the others: each again, alone
+                    await self._isolate(batch)
+                else:
+                    _fail_item(batch[0])
             finally:
                 self.busy = False
             for item in batch:
@@ -427,6 +467,42 @@ class Runtime:
                     if item.reply:
                         item.sock.deliver(item.reply)
                     item.sock.processed()
+
+    async def _isolate(self, batch):
+        """Process the items of a failed batch one at a time.
+
+        Only the item that fails again is reported (to its sender); the rest
+        are stored and published as if nothing happened.  Items whose
+        database work had committed before the failure are not run twice:
+        their frames are published again, their callers answered.
+        """
+        for item in batch:
+            if item.stored:
+                try:
+                    if item.frames:
+                        pub = self.redis.pipeline(transaction=False)
+                        for ch, message in item.frames:
+                            pub.publish(ch, message)
+                        await pub.execute()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    logger.exception("redwood pipeline: publishing a stored item failed")
+                if item.kind == "call" and not item.future.done():
+                    if isinstance(item.reply, BaseException):
+                        item.future.set_exception(item.reply)
+                    else:
+                        item.future.set_result(item.reply)
+                    item.reply = None
+                continue
+            item.frames = []
+            try:
+                await self._process([item])
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("redwood pipeline: %s item failed alone", item.kind)
+                _fail_item(item)
 
     async def _process(self, batch):
         self.stats.batches += 1
@@ -493,6 +569,8 @@ class Runtime:
                 self.stats.fired[item.tick.kind] += 1
         # phase 2: the database, on the sync thread
         outbox = await db_sync(self._db_phase)(batch, results, now)
+        for item in batch:
+            item.stored = True  # committed: a later failure must not run it again
         # phase 3: publish what was stored
         lateness = [i for i in batch if i.kind == "tick"]
         if outbox or lateness:
@@ -570,7 +648,9 @@ class Runtime:
         rows = []
         row_updates = {}
         sync_items = []
+        spans = []  # (item, first row, end): the rows each item adds
         for item in batch:
+            first_row = len(rows)
             if item.kind == "in" and item.value_json is not None:
                 info = item.info  # the decision itself is stored already (_store_decisions)
                 seq, map_json = results.get(id(item), (None, None))
@@ -583,14 +663,23 @@ class Runtime:
                                    subperiod=item.tick.kind == "subperiod")
             else:
                 sync_items.append(item)
+            if len(rows) > first_row:
+                spans.append((item, first_row, len(rows)))
         for key, fields in row_updates.items():
             self.row_backlog.setdefault(key, {}).update(fields)
         due = sync_items or time.monotonic() - self.row_flushed_at >= ROW_FLUSH_SECONDS
         if rows or (due and self.row_backlog):
-            with transaction.atomic():
-                _insert_events(rows)
-                if due:
-                    self._flush_rows()
+            try:
+                with transaction.atomic():
+                    _insert_events(rows)
+                    if due:
+                        self._flush_rows()
+            except Exception:
+                if len(spans) <= 1 and not (due and self.row_backlog):
+                    raise
+                logger.exception("redwood pipeline: storing %d events in one transaction failed; "
+                                 "storing them item by item", len(rows))
+                self._store_each(rows, spans, due)
         batch_ctx = messaging.Batch()
         with messaging.batch_context(batch_ctx):
             for item in sync_items:
@@ -614,6 +703,31 @@ class Runtime:
         for item in batch:
             outbox.extend(item.frames)
         return outbox
+
+    def _store_each(self, rows, spans, due):
+        """The batch transaction failed: store each item's rows on their own.
+
+        An item whose rows fail again is told so and publishes nothing (what
+        is not stored is never broadcast); the others are unaffected.
+        """
+        for item, first, end in spans:
+            try:
+                with transaction.atomic():
+                    _insert_events(rows[first:end])
+            except Exception as exc:
+                logger.exception("redwood pipeline: storing a %s item failed", item.kind)
+                item.frames = []
+                if item.kind == "in":
+                    item.reply = protocol.error_frame(
+                        "server error: message not stored (%s)" % type(exc).__name__, channel=item.channel
+                    )
+        if due:
+            try:
+                with transaction.atomic():
+                    self._flush_rows()
+            except Exception:
+                # the row mirrors Redis; the next flush writes the newer map
+                logger.exception("redwood pipeline: writing group rows failed")
 
     def _flush_rows(self):
         """Write the latest maps of every waiting group to its row (sync).
@@ -783,7 +897,12 @@ class Runtime:
             return
         pipe = self.redis.pipeline(transaction=False)
         for session_code, groups_ in by_session.items():
-            payload = protocol.dumps({"process": self.process_id, "ts": protocol.now_ms(), "groups": groups_})
+            try:
+                payload = protocol.dumps({"process": self.process_id, "ts": protocol.now_ms(), "groups": groups_})
+            except ValueError:
+                # a figure that is not JSON must not stop the reports of the others
+                logger.exception("redwood monitor report of %s not encodable", session_code)
+                continue
             pipe.publish(redis_conn.key("mon", session_code), payload)
         await pipe.execute()
 
@@ -867,6 +986,16 @@ def _warn_before_start(item):
         _warned_before_start.add(key)
         logger.warning("ignoring decisions of %s in %s: when_all_players_ready has not run yet "
                        "(stored, not applied)", item.sock.participant_code, item.info.gk)
+
+
+def _fail_item(item):
+    """Report an item that could not be processed (to its sender or caller)."""
+    if item.kind == "in":
+        item.reply = protocol.error_frame("server error: message not stored", channel=item.channel)
+    elif item.kind == "call" and not item.future.done():
+        item.future.set_exception(RuntimeError("pipeline batch failed"))
+    elif item.kind == "tick":
+        logger.error("redwood pipeline: timer %r failed", item.tick)
 
 
 def _cached_info(gk):

@@ -26,7 +26,7 @@ from django.db.models.functions import Cast
 from django.http import Http404, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 
-from . import conf, exports
+from . import conf, exports, protocol
 from .exports import AppSpecificExportCSV  # noqa: F401  (the 0.9.x name lives here)
 
 SESSION_CODE_RE = r"(?P<session_code>[a-zA-Z0-9_-]+)"
@@ -138,7 +138,7 @@ def iter_session_json(session_code, piece_events=500):
                             group_pk,
                             json.dumps(code),
                             json.dumps(channel),
-                            "null" if value_text is None else value_text,
+                            "null" if value_text is None else protocol.strict_json_text(value_text),
                         )
                     )
                     first = False

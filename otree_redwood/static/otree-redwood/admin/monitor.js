@@ -40,6 +40,11 @@ function fmtValue(v) {
   return s.length > 40 ? s.slice(0, 37) + '...' : s;
 }
 
+// a round trip as the page reported it: only a plausible figure is shown
+function fmtRtt(ms) {
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 && ms <= 600000 ? `${Math.round(ms)} ms` : '–';
+}
+
 function setStatus(state, text) {
   statusEl.dataset.state = state;
   statusEl.textContent = text;
@@ -132,7 +137,7 @@ function renderGroup(g) {
     conn.textContent = on ? 'connected' : 'not connected';
     conn.className = 'rw-conn ' + (on ? 'text-success' : 'text-muted');
     tr.dataset.connected = on ? '1' : '0';
-    tr.querySelector('.rw-rtt').textContent = code in rtt ? `${Math.round(rtt[code])} ms` : '–';
+    tr.querySelector('.rw-rtt').textContent = fmtRtt(rtt[code]);
     tr.querySelector('.rw-decision').textContent = g.decisions ? fmtValue(g.decisions[code]) : '–';
   }
   card.hidden = !(showAll.checked || isActive(g));
@@ -181,14 +186,20 @@ function onSnapshot(snap) {
   groups.clear();
   root.textContent = '';
   for (const info of snap.groups) {
-    const g = makeGroup(info);
-    groups.set(g.key, g);
-    root.append(g.card);
-    if (g.startMs || (info.history && info.history.length)) {
-      const chart = ensureChart(g);
-      for (const [t, , map] of info.history || []) chart.push(t, map);
+    let g;
+    try {
+      g = makeGroup(info);
+      groups.set(g.key, g);
+      root.append(g.card);
+      if (g.startMs || (info.history && info.history.length)) {
+        const chart = ensureChart(g);
+        for (const [t, , map] of info.history || []) chart.push(t, map);
+      }
+      renderGroup(g);
+    } catch (err) {
+      // a group whose stored data cannot be drawn: the others still are
+      console.error('redwood monitor: group not shown', info && info.group, err);
     }
-    renderGroup(g);
   }
   renderSummary();
 }
@@ -253,11 +264,16 @@ function connect() {
   setStatus('connecting', 'connecting…');
   socket.onopen = () => { retry = 0; setStatus('live', 'live'); };
   socket.onmessage = (ev) => {
-    const msg = JSON.parse(ev.data);
-    if (msg.type === 'snapshot') onSnapshot(msg);
-    else if (msg.type === 'report') onReport(msg);
-    else if (msg.type === 'frame') onFrame(msg);
-    else if (msg.type === 'error') setStatus('refused', `refused: ${msg.reason}`);
+    // one message that cannot be read or shown must not stop the next ones
+    try {
+      const msg = JSON.parse(ev.data);
+      if (msg.type === 'snapshot') onSnapshot(msg);
+      else if (msg.type === 'report') onReport(msg);
+      else if (msg.type === 'frame') onFrame(msg);
+      else if (msg.type === 'error') setStatus('refused', `refused: ${msg.reason}`);
+    } catch (err) {
+      console.error('redwood monitor: message not shown', err);
+    }
   };
   socket.onclose = (ev) => {
     if (ev.code === 4003 || ev.code === 4004) {

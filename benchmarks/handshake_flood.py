@@ -1,0 +1,376 @@
+"""Handshakes: a flood of bad tokens, and a lab of 1,000 starting at once (issue 13, point 4).
+
+Runs against a real ``otree prodserver`` of the example project, a throwaway
+redis-server and a fresh SQLite file (WAL), with real WebSocket clients
+(asyncio + ``websockets``) in separate processes; nothing is mocked.
+
+(a) **Flood.**  A group of 2 (``benchmark`` session, no period end) is in
+    session; its first member sends a decision every ``1/--rate`` s and
+    times the round trip (send -> the map showing that value comes back to
+    it).  First ``--quiet`` seconds without other traffic, then while
+    ``--floods`` floods of ``--flood-n`` handshakes with bad tokens run
+    (``--flood-concurrency`` at a time, from another process, each to the
+    same group and participant with a wrong token; each must be refused with
+    close code 4003).  Target: flood p99 within 2x of the quiet p99.
+(b) **Lab start.**  ``--lab`` participants (groups of 2, a second session)
+    open their sockets at the same instant from ``--client-procs``
+    processes; each waits for its ``state`` frame (``period_start``, sent
+    once both members of its group are connected).  Reported: the time from
+    the start until the last participant got it (target: within 2 s), and
+    the distribution.
+
+Usage (from the repository root)::
+
+    .venv/bin/python benchmarks/handshake_flood.py
+    .venv/bin/python benchmarks/handshake_flood.py --only a --floods 5
+    .venv/bin/python benchmarks/handshake_flood.py --only b --lab 1000 --json out.json
+
+Prints the figures; ``--json FILE`` writes them too.
+"""
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks.loadgen import (  # noqa: E402  (needs ROOT on sys.path)
+    configure_django, machine_busy_seconds, pct, raise_fd_limit, tree_cpu, wait_servers_settled,
+)
+
+APP = "decision_demo"
+
+
+# ---------------------------------------------------------------- (a) flood
+
+def _flood_entry(url, n, concurrency, conn):
+    """Child process: ``n`` handshakes with a bad token, ``concurrency`` at a time."""
+    import websockets
+
+    async def one(sem, out):
+        async with sem:
+            t = time.time()
+            try:
+                async with websockets.connect(url, open_timeout=30, close_timeout=5) as ws:
+                    try:
+                        async for _ in ws:
+                            pass
+                    except websockets.ConnectionClosed:
+                        pass
+                    out["codes"].append(ws.close_code)
+            except Exception as exc:
+                out["errors"].append(repr(exc)[:120])
+            out["times"].append(time.time() - t)
+
+    async def main():
+        sem = asyncio.Semaphore(concurrency)
+        out = {"codes": [], "errors": [], "times": []}
+        t0 = time.time()
+        await asyncio.gather(*[one(sem, out) for _ in range(n)])
+        out["t0"], out["t1"] = t0, time.time()
+        return out
+
+    raise_fd_limit(4096)
+    # forked from a process whose loop is running: a loop of its own
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        conn.send(loop.run_until_complete(main()))
+    except Exception as exc:
+        conn.send({"codes": [], "errors": ["flood worker: %r" % (exc,)], "times": [], "t0": 0, "t1": 0})
+
+
+async def _round_trips(ws, code, rate, stop, samples, counter):
+    """Send a decision every 1/rate s; time until the map showing it comes back."""
+    waiting = {}
+
+    async def reader():
+        async for text in ws:
+            msg = json.loads(text)
+            if msg.get("channel") != "group_decisions":
+                continue
+            v = msg["payload"].get(code)
+            t = waiting.pop(v, None)
+            if t is not None:
+                samples.append((t, time.time() - t))
+
+    task = asyncio.ensure_future(reader())
+    t_next = time.time()
+    while not stop():
+        counter[0] += 1
+        value = counter[0]
+        waiting[value] = time.time()
+        await ws.send(json.dumps({"channel": "decisions", "payload": value}))
+        t_next += 1.0 / rate
+        await asyncio.sleep(max(0.0, t_next - time.time()))
+    await asyncio.sleep(0.5)  # the last answers
+    task.cancel()
+    return len(waiting)
+
+
+def _summ(samples):
+    ms = sorted(s * 1000.0 for _, s in samples)
+    return {"n": len(ms), "p50_ms": pct(ms, 50), "p99_ms": pct(ms, 99), "max_ms": ms[-1] if ms else None}
+
+
+async def part_a(srv, members, args):
+    import websockets
+
+    from tests import harness
+
+    (gpk, (a, b)), = members
+    wa = await websockets.connect(srv.ws_base + harness.socket_path(APP, gpk, a), max_queue=None)
+    wb = await websockets.connect(srv.ws_base + harness.socket_path(APP, gpk, b), max_queue=None)
+    drain_b = asyncio.ensure_future(_drain(wb))
+    # wait for the group's first map
+    while True:
+        msg = json.loads(await wa.recv())
+        if msg.get("channel") == "group_decisions" and len(msg["payload"]) == 2:
+            break
+    counter = [0]
+    quiet = []
+    t_end = time.time() + args.quiet
+    lost = await _round_trips(wa, a, args.rate, lambda: time.time() > t_end, quiet, counter)
+    bad_url = srv.ws_base + "/redwood/app-name/%s/group/%s/participant/%s/?token=%s" % (APP, gpk, a, "x" * 27)
+    floods = []
+    during = []
+    ctx = multiprocessing.get_context("fork")
+    for _ in range(args.floods):
+        parent, child = ctx.Pipe()
+        proc = ctx.Process(target=_flood_entry, args=(bad_url, args.flood_n, args.flood_concurrency, child),
+                           daemon=True)
+        samples = []
+        cpu0 = sum(tree_cpu(srv.proc.pid).values())
+        proc.start()
+        lost += await _round_trips(wa, a, args.rate, lambda: not proc.is_alive() or parent.poll(), samples, counter)
+        out = parent.recv()
+        proc.join()
+        cpu1 = sum(tree_cpu(srv.proc.pid).values())
+        # only the round trips that started while the flood ran
+        inside = [s for s in samples if out["t0"] <= s[0] <= out["t1"]]
+        during.extend(inside)
+        codes = out["codes"]
+        floods.append({
+            "handshakes": len(codes) + len(out["errors"]),
+            "refused_4003": sum(1 for c in codes if c == 4003),
+            "other_outcomes": len(codes) - sum(1 for c in codes if c == 4003) + len(out["errors"]),
+            "errors": out["errors"][:3],
+            "seconds": out["t1"] - out["t0"],
+            "per_s": len(codes) / max(1e-9, out["t1"] - out["t0"]),
+            "handshake_p50_ms": pct(sorted(t * 1000 for t in out["times"]), 50),
+            "handshake_p99_ms": pct(sorted(t * 1000 for t in out["times"]), 99),
+            "server_cpu_ms_per_handshake": (cpu1 - cpu0) * 1000.0 / max(1, len(codes)),
+            "round_trips": _summ(inside),
+        })
+    drain_b.cancel()
+    await wa.close()
+    await wb.close()
+    q, f = _summ(quiet), _summ(during)
+    return {
+        "quiet": q, "flood": f, "floods": floods, "unanswered": lost,
+        "p99_ratio": (f["p99_ms"] / q["p99_ms"]) if q["p99_ms"] and f["p99_ms"] else None,
+    }
+
+
+async def _drain(ws):
+    try:
+        async for _ in ws:
+            pass
+    except Exception:
+        pass
+
+
+# ---------------------------------------------------------------- (b) lab start
+
+def _lab_entry(urls, t_go, conn):
+    """Child process: open every socket at ``t_go``; note when each gets ``state``."""
+    import websockets
+
+    async def one(url, out):
+        t_open = None
+        try:
+            ws = await websockets.connect(url, open_timeout=60, max_queue=None, ping_interval=None)
+            t_open = time.time()
+            async for text in ws:
+                msg = json.loads(text)
+                if msg.get("channel") == "state":
+                    out.append((t_open, time.time()))
+                    break
+                if msg.get("channel") == "error":
+                    out.append((t_open, None, text[:200]))
+                    break
+            return ws
+        except Exception as exc:
+            out.append((t_open, None, repr(exc)[:200]))
+            return None
+
+    async def main():
+        await asyncio.sleep(max(0.0, t_go - time.time()))
+        out = []
+        socks = await asyncio.wait_for(asyncio.gather(*[one(u, out) for u in urls]), 120)
+        conn.send(out)
+        await asyncio.sleep(0.5)
+        for ws in socks:
+            if ws is not None:
+                await ws.close()
+
+    raise_fd_limit(len(urls) * 2 + 1000)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(main())
+    except Exception as exc:
+        conn.send([(None, None, "worker: %r" % (exc,))])
+
+
+def part_b(srv, members, args):
+    from tests import harness
+
+    urls = [srv.ws_base + harness.socket_path(APP, gpk, code) for gpk, codes in members for code in codes]
+    # members of one group in different client processes, as in a lab
+    shares = [urls[i::args.client_procs] for i in range(args.client_procs)]
+    ctx = multiprocessing.get_context("fork")
+    t_go = time.time() + 1.5
+    procs, conns = [], []
+    for share in shares:
+        parent, child = ctx.Pipe()
+        p = ctx.Process(target=_lab_entry, args=(share, t_go, child), daemon=True)
+        p.start()
+        procs.append(p)
+        conns.append(parent)
+    cpu0 = sum(tree_cpu(srv.proc.pid).values())
+    busy0 = machine_busy_seconds()
+    results = []
+    for c in conns:
+        results.extend(c.recv())
+    cpu1 = sum(tree_cpu(srv.proc.pid).values())
+    busy1 = machine_busy_seconds()
+    for p in procs:
+        p.join(30)
+    got = sorted(r[1] - t_go for r in results if r[1] is not None)
+    opened = sorted(r[0] - t_go for r in results if r[0] is not None)
+    failed = [r[2] for r in results if r[1] is None]
+    return {
+        "participants": len(urls),
+        "got_state": len(got),
+        "failed": len(failed),
+        "failures": failed[:5],
+        "last_state_s": got[-1] if got else None,
+        "state_p50_s": pct(got, 50),
+        "state_p99_s": pct(got, 99),
+        "last_open_s": opened[-1] if opened else None,
+        "open_p50_s": pct(opened, 50),
+        "server_cpu_s": cpu1 - cpu0,
+        "machine_busy_s": busy1 - busy0,
+    }
+
+
+# ---------------------------------------------------------------- main
+
+def run(args):
+    from tests import harness
+
+    raise_fd_limit(max(4096, args.lab * 2 + 1000))
+    tmp = tempfile.mkdtemp(prefix="redwood-handshake-")
+    db_path = os.path.join(tmp, "db.sqlite3")
+    redis_server = harness.RedisServer()
+    os.environ["REDWOOD_REDIS_URL"] = redis_server.url(0)
+    srv = None
+    out = {"args": vars(args)}
+    try:
+        configure_django(None, db_path)
+        small = big = None
+        if "a" in args.only:
+            small = harness.group_members(harness.create_session("benchmark", 2, group_size=2), APP)
+        if "b" in args.only:
+            big = harness.group_members(harness.create_session("benchmark", args.lab, group_size=2), APP)
+        from django.db import connections
+
+        connections.close_all()
+        srv = harness.ServerProcess(db_path, redis_server.url(0), extra_env={"OTREE_PRODUCTION": "1"},
+                                    log_path=os.path.join(tmp, "server.log")).start()
+        wait_servers_settled([srv])
+        if small is not None:
+            out["a"] = asyncio.get_event_loop().run_until_complete(part_a(srv, small, args))
+        if big is not None:
+            out["b"] = part_b(srv, big, args)
+        log = srv.read_log()
+        out["server_tracebacks"] = log.count("Traceback")
+    finally:
+        if srv is not None:
+            srv.kill()
+        redis_server.stop()
+        if args.keep:
+            print("kept", tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def fmt(v, nd=1):
+    return "-" if v is None else ("%.*f" % (nd, v))
+
+
+def report(out):
+    a = out.get("a")
+    if a:
+        q, f = a["quiet"], a["flood"]
+        print("(a) decision round trip of a group in session (%.0f/s), quiet vs during floods of bad-token "
+              "handshakes" % out["args"]["rate"])
+        print("    quiet : n=%d  p50 %s ms  p99 %s ms  max %s ms" % (q["n"], fmt(q["p50_ms"]), fmt(q["p99_ms"]),
+                                                                fmt(q["max_ms"])))
+        print("    flood : n=%d  p50 %s ms  p99 %s ms  max %s ms   p99 ratio %s (target <= 2)" % (
+            f["n"], fmt(f["p50_ms"]), fmt(f["p99_ms"]), fmt(f["max_ms"]), fmt(a["p99_ratio"], 2)))
+        for i, fl in enumerate(a["floods"], 1):
+            print("    flood %d: %d handshakes in %.2f s (%.0f/s), %d refused with 4003, %d other; handshake "
+                  "p50 %s ms p99 %s ms; server CPU %.2f ms/handshake; round trips p99 %s ms" % (
+                      i, fl["handshakes"], fl["seconds"], fl["per_s"], fl["refused_4003"], fl["other_outcomes"],
+                      fmt(fl["handshake_p50_ms"]), fmt(fl["handshake_p99_ms"]), fl["server_cpu_ms_per_handshake"],
+                      fmt(fl["round_trips"]["p99_ms"])))
+        print("    decisions without an answer: %d" % a["unanswered"])
+    b = out.get("b")
+    if b:
+        print("(b) %d participants connecting at once (groups of 2): %d got state, %d failed" % (
+            b["participants"], b["got_state"], b["failed"]))
+        print("    state received: p50 %s s  p99 %s s  last %s s (target <= 2 s); sockets open: p50 %s s, last %s s"
+              % (fmt(b["state_p50_s"], 2), fmt(b["state_p99_s"], 2), fmt(b["last_state_s"], 2),
+                 fmt(b["open_p50_s"], 2), fmt(b["last_open_s"], 2)))
+        print("    server CPU %.2f s, machine busy %.2f CPU-s" % (b["server_cpu_s"], b["machine_busy_s"]))
+        for f in b["failures"]:
+            print("    failure:", f)
+    print("server log tracebacks: %d" % out.get("server_tracebacks", 0))
+
+
+def parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--only", default="ab", help="parts to run: a, b or ab")
+    p.add_argument("--rate", type=float, default=50.0, help="(a) decisions/s of the measuring member")
+    p.add_argument("--quiet", type=float, default=10.0, help="(a) seconds measured without a flood")
+    p.add_argument("--floods", type=int, default=3, help="(a) number of floods")
+    p.add_argument("--flood-n", type=int, default=500, help="(a) handshakes per flood")
+    p.add_argument("--flood-concurrency", type=int, default=50, help="(a) handshakes at a time")
+    p.add_argument("--lab", type=int, default=1000, help="(b) participants (groups of 2)")
+    p.add_argument("--client-procs", type=int, default=2, help="(b) client processes")
+    p.add_argument("--json", help="write the figures to this file")
+    p.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, database)")
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    out = run(args)
+    report(out)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
