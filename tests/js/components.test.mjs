@@ -14,7 +14,7 @@ function decisionClass(socket, me = 'me') {
   return makeRedwoodDecision(EventTarget, {socket: () => socket, participantCode: () => me});
 }
 
-test('redwood-decision at load: defaults notified, then initialDecision becomes myDecision and is sent', () => {
+test('redwood-decision at load: defaults notified, then initialDecision becomes myDecision, not sent', () => {
   const socket = new FakeSocket();
   const el = new (decisionClass(socket))();
   el.attributeChangedCallback('initial-decision', null, '0.5');
@@ -25,7 +25,8 @@ test('redwood-decision at load: defaults notified, then initialDecision becomes 
   assert.deepEqual(log, [['group-decisions-changed', {value: {}}],
                          ['other-decision-changed', {value: null}],
                          ['my-decision-changed', {value: 0.5}]]);
-  assert.deepEqual(socket.sent, [['decisions', 0.5]]);
+  // 0.9.x sent it, which reset the server's decision when a page was reloaded
+  assert.deepEqual(socket.sent, []);
   assert.deepEqual(el.groupDecisions, {});
   assert.equal(el.maxPerSecond, 0);
 });
@@ -101,23 +102,26 @@ test('redwood-decision: otherDecision is the first other member, othersMean the 
   assert.ok(Math.abs(el.othersMean - 0.4) < 1e-12);
 });
 
-test('redwood-decision: a null myDecision takes my decision from the map and sends it (0.9.x)', () => {
+test('redwood-decision: a null myDecision takes my decision from the map, without sending it back', () => {
   const socket = new FakeSocket();
   const el = new (decisionClass(socket))();
   el.initialDecision = null;
   el.connectedCallback();
-  assert.deepEqual(socket.sent, [['decisions', null]]);
+  assert.equal(el.myDecision, null);
   socket.receive('group_decisions', {me: 0.7, you: 0.1});
   assert.equal(el.myDecision, 0.7);
-  assert.deepEqual(socket.sent, [['decisions', null], ['decisions', 0.7]]);
+  // 0.9.x sent null at load and 0.7 back: two decisions that were no choice
+  assert.deepEqual(socket.sent, []);
 });
 
-test('redwood-decision: an undefined myDecision stays undefined when the map arrives (0.9.x)', () => {
+test('redwood-decision: without initialDecision myDecision takes my decision from the map', () => {
   const socket = new FakeSocket();
   const el = new (decisionClass(socket))();
   el.connectedCallback();
+  const log = record(el, ['my-decision-changed']);
   socket.receive('group_decisions', {me: 0.7, you: 0.1});
-  assert.equal(el.myDecision, undefined);
+  assert.equal(el.myDecision, 0.7);
+  assert.deepEqual(log, [['my-decision-changed', {value: 0.7}]]);
   assert.equal(el.myCurrentDecision, 0.7);
   assert.deepEqual(socket.sent, []);
 });
@@ -149,7 +153,7 @@ test('redwood-decision: properties set before the element was upgraded are used'
   assert.equal(el.maxPerSecond, 4);
   el.connectedCallback();
   assert.equal(el.myDecision, 0.25);
-  assert.deepEqual(socket.sent, [['decisions', 0.25]]);
+  assert.deepEqual(socket.sent, []);
 });
 
 test('redwood-decision: a map that arrived before the element was connected is applied', () => {

@@ -14,6 +14,14 @@ export class FakeSocket {
     this.sent.push([channel, payload]);
     return 'queued';
   }
+  /** Messages on `channel` since the last (re)connect, as RedwoodSocket counts them. */
+  sentSinceOpen(channel) {
+    return this.sent.slice(this.openedAt || 0).filter(([c]) => c === channel).length;
+  }
+  /** The connection was replaced (nothing re-sent). */
+  reconnect() {
+    this.openedAt = this.sent.length;
+  }
   get state() {
     const m = this.latest.get('state');
     return m ? m.payload : undefined;

@@ -76,6 +76,7 @@ export class RedwoodSocket {
     this._sendCount = 0;
     this._unconfirmed = new Map();  // channel -> {text, n}: latest-wins sends not yet confirmed
     this._pingsOut = new Map();     // ping timestamp -> _sendCount when it was sent
+    this._sentOnOpen = new Map();   // channel -> messages written to the current connection
   }
 
   get connected() { return this.status === 'open'; }
@@ -85,6 +86,17 @@ export class RedwoodSocket {
     return this.status === 'connecting' || this.status === 'waiting' || this.status === 'idle' ? 0 : 3;
   }
   get lastSeq() { return this.seq.highest; }
+  /**
+   * How many messages on `channel` went to the server on the current
+   * connection (including what was queued or re-sent when it opened), plus
+   * those queued for the next one.  0 means the server's view of this page's
+   * `channel` is what it was before this connection: a decision element uses
+   * it to know whether the server's map can be trusted over its own value.
+   */
+  sentSinceOpen(channel) {
+    const queued = this.queue.reduce((n, m) => n + (m.channel === channel ? 1 : 0), 0);
+    return (this._sentOnOpen.get(channel) || 0) + queued;
+  }
   get rttMs() { return this.clock.rttMs; }
   get clockOffsetMs() { return this.clock.offsetMs; }
   /** Latest `state` payload ("period_start" / "period_end"), or undefined. */
@@ -148,6 +160,7 @@ export class RedwoodSocket {
     if (this.connected && this._ws && this._ws.readyState === OPEN) {
       this._ws.send(text);
       this._sendCount += 1;
+      this._countSent(channel);
       if (replace) this._unconfirmed.set(channel, {text, n: this._sendCount});
       return 'sent';
     }
@@ -155,7 +168,7 @@ export class RedwoodSocket {
       this.queue = this.queue.filter((m) => m.channel !== channel);
       this._unconfirmed.delete(channel);  // superseded by the queued one
     }
-    this.queue.push({channel, text});
+    this.queue.push({channel, text, replace});
     if (this.queue.length > this.queueLimit) this.queue.shift();
     return 'queued';
   }
@@ -184,17 +197,29 @@ export class RedwoodSocket {
     this._openedAt = this._lastHeardAt = this._now();
     this._setStatus('open');
     this._pingsOut.clear();
+    this._sentOnOpen.clear();
     // First what the lost connection may have swallowed (older), then what
     // was queued while offline; the queue empties as it goes.
     for (const [channel, u] of [...this._unconfirmed]) {
       this._ws.send(u.text);
       this._sendCount += 1;
+      this._countSent(channel);
       this._unconfirmed.set(channel, {text: u.text, n: this._sendCount});
     }
     const queued = this.queue;
     this.queue = [];
-    for (const m of queued) this._ws.send(m.text);
+    for (const m of queued) {
+      this._ws.send(m.text);
+      this._sendCount += 1;
+      this._countSent(m.channel);
+      // unconfirmed like one sent live: this connection may die before the server reads it
+      if (m.replace) this._unconfirmed.set(m.channel, {text: m.text, n: this._sendCount});
+    }
     this._ping();
+  }
+
+  _countSent(channel) {
+    this._sentOnOpen.set(channel, (this._sentOnOpen.get(channel) || 0) + 1);
   }
 
   _onMessage(ev) {

@@ -3,12 +3,16 @@
  * decision and the group's, as in 0.9.x.
  *
  * Properties (each fires `<kebab-name>-changed`, detail {value}):
- *   initialDecision    set as myDecision (and so sent) when the element is
- *                      first connected
+ *   initialDecision    set as myDecision when the element is first
+ *                      connected, but not sent (0.9.x sent it, which reset
+ *                      the decision of a participant who reloaded the page)
  *   myDecision         set it (or bind it with {{...}}) to send a decision on
  *                      channel `decisions`; with max-per-second, at most that
  *                      many are sent per second and the latest value is
- *                      always sent once allowed (0.9.x dropped it)
+ *                      always sent once allowed (0.9.x dropped it).  Until
+ *                      the page sends one after its socket (re)connects, it
+ *                      takes this participant's decision from the server's
+ *                      maps, so a reloaded page shows the real one
  *   myCurrentDecision  my decision in the server's latest map
  *   groupDecisions     the server's map {participantCode: decision}; {} until
  *                      the first one arrives
