@@ -69,3 +69,72 @@ async def test_polymer_bindings_to_the_components_in_both_directions(chromium, s
             assert tb.problems == []
         finally:
             await browser.close()
+
+
+async def _decisions_of(code):
+    """The `decisions` values stored for participant `code`, and the group's map, from the database."""
+    from otree_redwood import runtime
+
+    def read():
+        from legacy_components.models import Group
+        from otree_redwood.models import Event
+
+        values = list(Event.objects.filter(channel="decisions", participant__code=code)
+                      .order_by("timestamp", "id").values_list("value", flat=True))
+        group = Group.objects.get(player__participant__code=code)
+        return values, group.group_decisions
+
+    return await runtime.db_sync(read)()
+
+
+async def test_a_reloaded_page_shows_the_participants_decision_and_resets_nothing(chromium, server, make_session):  # noqa: F811
+    from playwright.async_api import async_playwright
+
+    session, ((_group_pk, (a, b)),) = make_session(APP, 2)
+    srv = server()
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            ta = await open_tab(browser, srv, a)
+            tb = await open_tab(browser, srv, b)
+            for t in (ta, tb):
+                await t.wait_game("root.getElementById('running').textContent === 'true'"
+                                  " && root.getElementById('members').textContent === '2'")
+                # 0.9.x rendered oTree.idInGroup as a string; the members' id_in_group are numbers
+                assert await t.page.evaluate("typeof window.oTree.idInGroup") == "string"
+                assert await t.page.evaluate("window.oTree.group.players.map((p) => typeof p.id_in_group)") \
+                    == ["number", "number"]
+            # loading the pages stored no decision (0.9.x sent the initial one from each)
+            assert (await _decisions_of(a))[0] == []
+
+            await ta.game("(game.myDecision = 0.8, 0)")
+            await tb.wait_game("game.otherDecision === 0.8")
+            await ta.wait_game("game.myCurrentDecision === 0.8")
+
+            # a reloads mid-period (the period lasts 60 s)
+            await ta.page.reload()
+            await ta.wait_game("root.getElementById('running').textContent === 'true'"
+                               " && root.getElementById('current').textContent === '0.8'")
+            # the page shows the decision from before the reload, not initial-decision's 0.5
+            await ta.wait_game("game.myDecision === 0.8 && root.getElementById('mine').textContent === '0.8'")
+            assert await ta.game("root.getElementById('decision').myDecision") == 0.8
+
+            # whatever the reloaded page sent reached the server before this chat
+            # message did (one socket's frames are handled in order)
+            await ta.game("game.say('after reload')")
+            for t in (ta, tb):
+                await t.wait_game("root.getElementById('message').textContent === arg", "%s: after reload" % a)
+            values, group_decisions = await _decisions_of(a)
+            assert values == [0.8], "no decision with the initial value was stored"
+            assert group_decisions[a] == 0.8
+            assert await tb.game("game.otherDecision") == 0.8
+
+            # and the reloaded page still sends what the participant chooses
+            await ta.game("(game.myDecision = 0.3, 0)")
+            await tb.wait_game("game.otherDecision === 0.3")
+            assert (await _decisions_of(a))[0] == [0.8, 0.3]
+
+            assert ta.problems == []
+            assert tb.problems == []
+        finally:
+            await browser.close()

@@ -483,6 +483,10 @@ async def test_double_auction_page_trades_in_a_browser(make_session, server):
         await b1.click("#send")
         await s3.wait_for_function("document.querySelector('#bids li') && "
                                    "document.querySelector('#bids li').textContent === '50'", timeout=5000)
+        # oTree.idInGroup is a string (as in 0.9.x); the page still knows its own order
+        await b1.wait_for_function("document.querySelector('#bids li') && "
+                                   "document.querySelector('#bids li').textContent === '50 (yours)'",
+                                   timeout=15000)
         await b2.fill("#price", "150")  # above b2's value: refused, on b2's page only
         await b2.click("#send")
         await b2.wait_for_function("document.getElementById('message').textContent.startsWith('Refused')",
@@ -492,6 +496,8 @@ async def test_double_auction_page_trades_in_a_browser(make_session, server):
         for p in (b1, b2, s3, s4):
             await p.wait_for_function("document.querySelector('#trades li') !== null", timeout=5000)
             assert (await p.text_content("#trades li")).startswith("50")
+        assert [await p.text_content("#trades li") for p in (b1, b2, s3, s4)] == [
+            "50 (yours)", "50", "50", "50 (yours)"]
         assert not (await b1.text_content("#message")).startswith("Refused")
         for p in (b1, b2, s3, s4):
             await _on_results(p)

@@ -25,6 +25,11 @@ def _number(value):
     return int(f) if f.is_integer() else f
 
 
+def _text(value):
+    """A value as 0.9.x's template rendered it inside quotes (None as "")."""
+    return "" if value is None else str(value)
+
+
 def otree_globals(context):
     """The ``window.oTree`` object of 0.9.x pages, plus the socket token."""
     player = context.get("player")
@@ -52,7 +57,8 @@ def otree_globals(context):
         "roundNumber": player.round_number if player is not None else None,
         "participantCode": code,
         "appName": app_name,
-        "idInGroup": player.id_in_group if player is not None else None,
+        # a string, as 0.9.x rendered it ("{{ player.id_in_group }}"); "" without a player
+        "idInGroup": _text(player.id_in_group) if player is not None else "",
         "csrfToken": get_token(request) if request is not None else "",
         "debug": bool(settings.DEBUG),
         "socketToken": socket_token(code, app_name, group.pk) if (group is not None and code) else None,
