@@ -57,7 +57,7 @@ if "myst_parser" in extensions:
     source_suffix[".md"] = "markdown"
 
 master_doc = "index"
-exclude_patterns = ["_build", "tutorial_app", "Thumbs.db", ".DS_Store"]
+exclude_patterns = ["_build", "tutorial_app", "design", "Thumbs.db", ".DS_Store"]
 templates_path = []
 nitpicky = False
 pygments_style = "sphinx"

@@ -177,10 +177,9 @@ def ready_phase(info):
                 # exactly one per sub-period end.
                 seq, map_json = state.snapshot_sync(info)
                 messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
-                if mode == "rate":
-                    # the initial map counts against the rate limit
-                    redis_conn.get_sync().hset(info.ratelimit_key, "last", repr(protocol.now_ms()))
         timers.schedule_period_end(info, t0)
+        if mode == "rate":
+            timers.start_rate_limit(info, t0)
     except Exception:
         logger.exception("when_all_players_ready() of %s failed; it will run again on the next connect", info.gk)
         raise

@@ -18,6 +18,8 @@ from . import protocol, redis_conn
 
 # KEYS: dec, seq, rl, timers zset, group timer set, timer hash
 # ARGV: code, value_json, mode ('now'|'store'|'rate'), now_ms, interval_ms, timer_id, gk
+# (the timer keys and the last four arguments are not used by the script
+# any more; they keep the call's shape for callers and scripts in flight)
 DECIDE_LUA = r"""
 if redis.call('EXISTS', KEYS[2]) == 0 then return {-2} end
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -31,26 +33,11 @@ if mode == 'store' then
   return {0}
 end
 if mode == 'rate' then
-  local now = tonumber(ARGV[4])
-  local interval = tonumber(ARGV[5])
-  local rl = redis.call('HMGET', KEYS[3], 'last', 'pending')
-  local last = tonumber(rl[1]) or -1e18
-  local pending = tonumber(rl[2]) or 0
-  if pending == 0 and now - last >= interval then
-    redis.call('HSET', KEYS[3], 'last', now, 'dirty', 0)
-  else
-    redis.call('HSET', KEYS[3], 'dirty', 1)
-    if pending == 0 then
-      local due = last + interval
-      if due < now then due = now end
-      redis.call('HSET', KEYS[3], 'pending', 1)
-      redis.call('HSET', KEYS[6], 'kind', 'ratelimit', 'group', ARGV[7], 'k', 0, 'n', 1,
-                 'first', due, 'interval', 0)
-      redis.call('ZADD', KEYS[4], due, ARGV[6])
-      redis.call('SADD', KEYS[5], ARGV[6])
-    end
-    return {0}
-  end
+  -- as in 0.9.x, a rate-limited group broadcasts on a fixed grid of
+  -- rate_limit() seconds from the period start (timers.start_rate_limit),
+  -- and only when something changed since the last broadcast
+  redis.call('HSET', KEYS[3], 'dirty', 1)
+  return {0}
 end
 local seq = redis.call('INCR', KEYS[2])
 return {seq, redis.call('HGETALL', KEYS[1])}

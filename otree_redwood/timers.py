@@ -22,6 +22,7 @@ their EmitterRecord.  A tick that came due meanwhile fires once, late.
 import itertools
 import json
 import logging
+import math
 import os
 import uuid
 
@@ -251,6 +252,35 @@ def start_subperiods(group):
         schedule_sync("sp:" + info.gk, "subperiod", info.gk, t0 + interval, interval, int(n) - 1)
 
 
+#: Ticks of a rate limit without a period end (0.9.x needed a period_length)
+_ENDLESS = 10 ** 9
+
+
+def rate_limit_grid(info):
+    """(interval ms, number of ticks) of a group's rate limit, or None.
+
+    Ticks at start + k * rate_limit() for every k >= 1 before the period end;
+    the period end itself flushes what changed after the last tick.
+    """
+    if not info.rate_limit or (info.num_subperiods and info.period_length):
+        return None
+    interval = float(info.rate_limit) * 1000.0
+    if interval <= 0:
+        return None
+    if not info.period_length:
+        return interval, _ENDLESS
+    length = float(info.period_length) * 1000.0
+    return interval, max(0, int(math.ceil(length / interval - 1e-9)) - 1)
+
+
+def start_rate_limit(info, t0_ms):
+    """Schedule the broadcast grid of a rate-limited group (as 0.9.x's emitter did)."""
+    grid = rate_limit_grid(info)
+    if grid and grid[1] > 0:
+        interval, n = grid
+        schedule_sync(info.ratelimit_timer, "ratelimit", info.gk, t0_ms + interval, interval, n)
+
+
 def schedule_emitter(group, interval_s, period_length_s, callback, start_immediate=False, name=None):
     """Persist a DiscreteEventEmitter; return (timer id, group key, owner)."""
     from . import groups
@@ -440,6 +470,15 @@ def _rearm_period(info, ct_id, t0):
         left = n - 1 - ended
         if left > 0:
             schedule_sync("sp:" + info.gk, "subperiod", info.gk, t0 + (ended + 1) * interval, interval, left)
+            armed += 1
+    grid = rate_limit_grid(info)
+    if grid:
+        interval, n = grid
+        # the next grid tick from now; ticks missed while Redis was away
+        # come down to one, late (a tick only sends what changed)
+        k = max(1, int((protocol.now_ms() - t0) // interval) + 1)
+        if k <= n:
+            schedule_sync(info.ratelimit_timer, "ratelimit", info.gk, t0 + k * interval, interval, n - k + 1)
             armed += 1
     return armed
 
