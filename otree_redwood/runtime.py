@@ -20,7 +20,6 @@ One ``Runtime`` lives on each event loop (one per server process):
 import asyncio
 import collections
 import concurrent.futures
-import functools
 import gc
 import logging
 import threading
@@ -171,7 +170,13 @@ def handshake_sync(fn, atomic=True):
     the sockets of a group are already subscribed to its bus.
     """
     if not _own_db_thread():
-        return sync_to_async(functools.partial(_atomic_call, fn) if atomic else fn, thread_sensitive=True)
+        if not atomic:
+            return sync_to_async(fn, thread_sensitive=True)
+
+        def call(*args):
+            return _atomic_call(fn, args)
+
+        return sync_to_async(call, thread_sensitive=True)
 
     async def run(*args):
         global _handshake_executor
