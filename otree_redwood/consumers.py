@@ -108,10 +108,12 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
                 info.sockets_key, self.socket_id, "%s|%s" % (self.participant_code, self.rt.process_id)
             )
             # beside the pipeline, not in its queue: see runtime.handshake_sync
-            frames = await runtime.handshake_sync(lifecycle.connect_phase)(info, pid, self.participant_code, last_seq)
+            frames = await runtime.handshake_sync(lifecycle.connect_phase, atomic=False)(
+                info, pid, self.participant_code, last_seq
+            )
             for f in frames:
                 self.deliver(f)
-            await runtime.handshake_sync(lifecycle.ready_phase)(info)
+            await runtime.handshake_sync(lifecycle.ready_phase, atomic=False)(info)
         except Exception:
             logger.exception("redwood connect of %s failed", self.participant_code)
             self.deliver(protocol.error_frame("server error while connecting"))

@@ -151,8 +151,12 @@ def db_sync(fn):
 
 _handshake_executor = None
 #: Threads (each with its own database connection) for the database work of
-#: handshakes: connects, the ready check, disconnects.
-HANDSHAKE_THREADS = 3
+#: handshakes (authorize, connect, ready check).  One: the handshakes of a
+#: group then take turns in arrival order, as they did in the pipeline, so
+#: a socket's initial frames never overtake what another member's ready
+#: check sends (the work holds the GIL most of the time: more threads did
+#: not connect a lab faster).
+HANDSHAKE_THREADS = 1
 
 
 def _atomic_call(fn, args):
@@ -167,7 +171,11 @@ def handshake_sync(fn, atomic=True):
     connecting at once neither waits behind the live traffic's batches nor
     holds them up.  They read only what is committed and publish after they
     commit (messaging.send_sync), so no order with the pipeline is needed;
-    the sockets of a group are already subscribed to its bus.
+    the sockets of a group are already subscribed to its bus.  Without
+    ``atomic``, ``fn`` runs in autocommit and opens its own transactions
+    where it writes: on SQLite a transaction takes the write lock at BEGIN
+    (dbtuning), and one held across a handshake's reads and Redis calls
+    would hold up the pipeline's commits.
     """
     if not _own_db_thread():
         if not atomic:
