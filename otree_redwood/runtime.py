@@ -205,7 +205,7 @@ def handshake_sync(fn, atomic=True):
 class Item:
     __slots__ = ("kind", "sock", "info", "channel", "payload", "value_json", "t_ms",
                  "tick", "fn", "args", "future", "frames", "reply", "due_late", "stored",
-                 "pre_stored")
+                 "pre_stored", "quiet")
 
     def __init__(self, kind, **kw):
         self.kind = kind
@@ -525,10 +525,11 @@ class Runtime:
         calls = []  # (item, script name, keys, args)
         last_of_group = None
         if len(batch) >= OVERLOAD_BATCH:
-            # Overloaded: every decision is stored, but a group gets one
-            # broadcast per batch (its map after the batch's last decision)
-            # instead of one per decision.  Clients need the latest map; the
-            # queue drains faster, so they converge soon after a burst.
+            # Overloaded: every decision and the map after it are stored (as
+            # 0.9.x stored them: payoff code may count maps), but a group gets
+            # one broadcast per batch (its map after the batch's last
+            # decision) instead of one per decision.  Clients need the latest
+            # map; the queue drains faster, so they converge soon after a burst.
             last_of_group = {}
             for item in batch:
                 if item.kind == "in" and item.channel == "decisions" and item.info.fast_decisions:
@@ -550,8 +551,7 @@ class Runtime:
             if item.kind == "in" and item.channel == "decisions" and item.info.fast_decisions:
                 item.value_json = protocol.dumps(item.payload)
                 keys, args = state.decide_args(item.info, item.sock.participant_code, item.value_json, now)
-                if last_of_group is not None and args[2] == "now" and last_of_group[item.info.gk] is not item:
-                    args[2] = "store"
+                item.quiet = last_of_group is not None and last_of_group[item.info.gk] is not item
                 calls.append((item, "decide", keys, args))
             elif item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit"):
                 info = item.info
@@ -561,6 +561,7 @@ class Runtime:
                 args = [repr(now), "1" if item.tick.kind == "ratelimit" else "0"]
                 calls.append((item, "snapshot", keys, args))
         results = {}
+        live_maps = {}
         if calls:
             # The decisions are committed before Redis applies them: a server
             # killed between the two must not leave in Redis (and so in every
@@ -572,6 +573,9 @@ class Runtime:
             replies = await self._seed_and_retry(calls, replies)
             for (item, _, _, _), res in zip(calls, replies):
                 results[id(item)] = state.parse_result(res)
+                live = state.live_map(res)
+                if live is not None:
+                    live_maps[id(item)] = live
                 if state.not_started(res):
                     _warn_before_start(item)
         for item in batch:
@@ -581,7 +585,7 @@ class Runtime:
                 self.stats.lateness.append(late)
                 self.stats.fired[item.tick.kind] += 1
         # phase 2: the database, on the sync thread
-        outbox = await db_sync(self._db_phase)(batch, results, now)
+        outbox = await db_sync(self._db_phase)(batch, results, now, live_maps)
         for item in batch:
             item.stored = True  # committed: a later failure must not run it again
         # phase 3: publish what was stored
@@ -656,8 +660,13 @@ class Runtime:
                     raise
                 self._shas.clear()  # Redis restarted or flushed its scripts
 
-    def _db_phase(self, batch, results, now):
-        """Store the batch; run handlers and timer actions; return the outbox."""
+    def _db_phase(self, batch, results, now, live_maps=None):
+        """Store the batch; run handlers and timer actions; return the outbox.
+
+        ``live_maps``: {id(item): map JSON} of decisions that changed a map
+        without a broadcast (sub-periods, rate limits).
+        """
+        live_maps = live_maps or {}
         rows = []
         row_updates = {}
         sync_items = []
@@ -669,6 +678,11 @@ class Runtime:
                 seq, map_json = results.get(id(item), (None, None))
                 if seq is not None:
                     self._outbound(rows, row_updates, item, info, seq, map_json, now, subperiod=False)
+                elif id(item) in live_maps:
+                    # sub-periods or a rate limit: nothing is broadcast now, but
+                    # the group row follows every decision, as in 0.9.x
+                    row_updates.setdefault((info.model, info.pk), {})["group_decisions"] = \
+                        messaging.RawJSON(live_maps[id(item)])
             elif item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit"):
                 seq, map_json = results.get(id(item), (None, None))
                 if seq is not None:
@@ -767,6 +781,8 @@ class Runtime:
         fields["group_decisions"] = value
         if subperiod:
             fields["subperiod_group_decisions"] = value
+        if item.quiet:
+            return  # superseded within an overloaded batch: stored, not sent
         frame = protocol.frame("group_decisions", map_json, seq=seq, ts=now)
         item.frames = [(info.bus, messaging.bus_message(None, frame))]
 

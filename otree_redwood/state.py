@@ -30,14 +30,15 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 local mode = ARGV[3]
 if mode == 'store' then
-  return {0}
+  -- no broadcast (sub-periods); the map goes back for the group row
+  return {0, redis.call('HGETALL', KEYS[1])}
 end
 if mode == 'rate' then
   -- as in 0.9.x, a rate-limited group broadcasts on a fixed grid of
   -- rate_limit() seconds from the period start (timers.start_rate_limit),
   -- and only when something changed since the last broadcast
   redis.call('HSET', KEYS[3], 'dirty', 1)
-  return {0}
+  return {0, redis.call('HGETALL', KEYS[1])}
 end
 local seq = redis.call('INCR', KEYS[2])
 return {seq, redis.call('HGETALL', KEYS[1])}
@@ -130,6 +131,13 @@ def needs_seed(res):
     return int(res[0]) == NEED_SEED
 
 
+def live_map(res):
+    """JSON of the map a decide reply returns without a broadcast (seq 0), or None."""
+    if int(res[0]) != 0 or len(res) < 2:
+        return None
+    return map_from_flat(res[1])
+
+
 def parse_result(res):
     """(seq, map_json) from a decide/snapshot reply, or (None, None)."""
     seq = int(res[0])
@@ -171,10 +179,9 @@ def apply_decision_sync(group, code, value):
     if seq is not None:
         messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
         _mirror_to_row(group, map_json)
-    if args[2] != "now":
-        from . import timers
-
-        timers.wake_schedulers()
+    elif live_map(res) is not None:
+        # sub-periods or a rate limit: no broadcast now; the row follows, as in 0.9.x
+        _mirror_to_row(group, live_map(res))
 
 
 def snapshot_sync(info, only_if_dirty=False):

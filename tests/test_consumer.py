@@ -241,6 +241,11 @@ async def test_burst_of_10000_from_one_client(make_session, ws):
 
     await eventually(lambda: Group.objects.get(pk=g1).group_decisions[a] == n - 1)
     assert flood_stored_then < n
+    # under overload a group gets fewer broadcasts, but every decision's map
+    # is stored, as 0.9.x stored them (the opening map, then one per decision)
+    maps = events_of(g1, "group_decisions")
+    assert [m.value[a] for m in maps] == [0.5] + list(range(n))
+    assert [m.seq for m in maps] == sorted(m.seq for m in maps)
 
 
 async def test_app_declared_server_only_channels_refused(make_session, ws, monkeypatch):

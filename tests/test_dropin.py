@@ -63,3 +63,30 @@ def test_missing_extension_apps_is_reported_by_otree_check(tmp_path):
     text = out.stdout.decode("utf-8", "replace")
     assert out.returncode != 0, text
     assert "otree_redwood.E003" in text and "EXTENSION_APPS" in text, text
+
+
+async def test_group_row_follows_decisions_between_subperiod_ends(make_session, ws, monkeypatch):
+    """As in 0.9.x, group.group_decisions holds every decision at once (and after the
+    period end), while maps are stored and broadcast only at sub-period ends."""
+    from decision_demo.models import Group
+
+    from tests.test_consumer import eventually
+
+    monkeypatch.setattr(Group, "num_subperiods", lambda self: 2)
+    _, groups = make_session(APP, 2, period_length=3)
+    (gpk, (a, b)), = groups
+    ca, cb = await ws(APP, gpk, a), await ws(APP, gpk, b)
+    for c in (ca, cb):
+        await c.recv_until(lambda m: m["channel"] == "state" and m["payload"] == "period_start", timeout=10)
+    await ca.send("decisions", 0.9)
+    await eventually(lambda: (Group.objects.get(pk=gpk).group_decisions or {}).get(a) == 0.9, timeout=10)
+    assert events_of(gpk, "group_decisions") == []  # the first sub-period has not ended
+    for c in (ca, cb):
+        await c.recv_until(lambda m: m["channel"] == "state" and m["payload"] == "period_end", timeout=15)
+    maps = events_of(gpk, "group_decisions")
+    assert [m.value[a] for m in maps] == [0.9, 0.9]
+    # a decision after the end: stored, in the row, never broadcast as a map
+    await cb.send("decisions", 0.1)
+    await eventually(lambda: (Group.objects.get(pk=gpk).group_decisions or {}).get(b) == 0.1, timeout=10)
+    assert len(events_of(gpk, "group_decisions")) == 2
+    assert [m for m in await ca.drain(0.5) if m["channel"] == "group_decisions" and "seq" in m] == []
