@@ -44,7 +44,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks.loadgen import (  # noqa: E402  (needs ROOT on sys.path)
-    configure_django, machine_busy_seconds, pct, raise_fd_limit, tree_cpu, wait_servers_settled,
+    configure_django, machine_busy_seconds, pct, proc_cpu_seconds, raise_fd_limit, tree_cpu, wait_servers_settled,
 )
 
 APP = "decision_demo"
@@ -128,7 +128,13 @@ def _summ(samples):
     return {"n": len(ms), "p50_ms": pct(ms, 50), "p99_ms": pct(ms, 99), "max_ms": ms[-1] if ms else None}
 
 
-async def part_a(srv, members, args):
+def _ours(srv, redis_pid, extra_pids=()):
+    """CPU seconds of the server tree, Redis, this process and ``extra_pids``."""
+    return (sum(tree_cpu(srv.proc.pid).values()) + proc_cpu_seconds(redis_pid) + proc_cpu_seconds(os.getpid())
+            + sum(proc_cpu_seconds(p) for p in extra_pids))
+
+
+async def part_a(srv, members, args, redis_pid):
     import websockets
 
     from tests import harness
@@ -145,9 +151,11 @@ async def part_a(srv, members, args):
     counter = [0]
     quiet = []
     t_q0, busy_q0, cpu_q0 = time.time(), machine_busy_seconds(), sum(tree_cpu(srv.proc.pid).values())
+    ours_q0 = _ours(srv, redis_pid)
     t_end = time.time() + args.quiet
     lost = await _round_trips(wa, a, args.rate, lambda: time.time() > t_end, quiet, counter)
     t_q1, busy_q1, cpu_q1 = time.time(), machine_busy_seconds(), sum(tree_cpu(srv.proc.pid).values())
+    ours_q1 = _ours(srv, redis_pid)
     bad_url = srv.ws_base + "/redwood/app-name/%s/group/%s/participant/%s/?token=%s" % (APP, gpk, a, "x" * 27)
     floods = []
     during = []
@@ -160,12 +168,14 @@ async def part_a(srv, members, args):
         samples = []
         cpu0 = sum(tree_cpu(srv.proc.pid).values())
         busy0, t0 = machine_busy_seconds(), time.time()
+        ours0 = _ours(srv, redis_pid)
         proc.start()
         lost += await _round_trips(wa, a, args.rate, lambda: not proc.is_alive() or parent.poll(), samples, counter)
         out = parent.recv()
-        proc.join()
         cpu1 = sum(tree_cpu(srv.proc.pid).values())
         busy1, t1 = machine_busy_seconds(), time.time()
+        ours1 = _ours(srv, redis_pid, [proc.pid])  # the flood client too (not reaped yet)
+        proc.join()
         # only the round trips that started while the flood ran
         inside = [s for s in samples if out["t0"] <= s[0] <= out["t1"]]
         during.extend(inside)
@@ -182,6 +192,7 @@ async def part_a(srv, members, args):
             "server_cpu_ms_per_handshake": (cpu1 - cpu0) * 1000.0 / max(1, len(codes)),
             "server_cores": (cpu1 - cpu0) / max(1e-9, t1 - t0),
             "machine_busy_cores": (busy1 - busy0) / max(1e-9, t1 - t0),
+            "other_programs_cores": max(0.0, (busy1 - busy0) - (ours1 - ours0)) / max(1e-9, t1 - t0),
             "round_trips": _summ(inside),
         })
     drain_b.cancel()
@@ -192,6 +203,7 @@ async def part_a(srv, members, args):
         "quiet": q, "flood": f, "floods": floods, "unanswered": lost,
         "quiet_server_cores": (cpu_q1 - cpu_q0) / (t_q1 - t_q0),
         "quiet_machine_busy_cores": (busy_q1 - busy_q0) / (t_q1 - t_q0),
+        "quiet_other_programs_cores": max(0.0, (busy_q1 - busy_q0) - (ours_q1 - ours_q0)) / (t_q1 - t_q0),
         "p99_ratio": (f["p99_ms"] / q["p99_ms"]) if q["p99_ms"] and f["p99_ms"] else None,
     }
 
@@ -247,7 +259,7 @@ def _lab_entry(urls, t_go, conn):
         conn.send([(None, None, "worker: %r" % (exc,))])
 
 
-def part_b(srv, members, args):
+def part_b(srv, members, args, redis_pid):
     from tests import harness
 
     urls = [srv.ws_base + harness.socket_path(APP, gpk, code) for gpk, codes in members for code in codes]
@@ -264,11 +276,13 @@ def part_b(srv, members, args):
         conns.append(parent)
     cpu0 = sum(tree_cpu(srv.proc.pid).values())
     busy0 = machine_busy_seconds()
+    ours0 = _ours(srv, redis_pid, [p.pid for p in procs])
     results = []
     for c in conns:
         results.extend(c.recv())
     cpu1 = sum(tree_cpu(srv.proc.pid).values())
     busy1 = machine_busy_seconds()
+    ours1 = _ours(srv, redis_pid, [p.pid for p in procs])
     for p in procs:
         p.join(30)
     got = sorted(r[1] - t_go for r in results if r[1] is not None)
@@ -286,6 +300,7 @@ def part_b(srv, members, args):
         "open_p50_s": pct(opened, 50),
         "server_cpu_s": cpu1 - cpu0,
         "machine_busy_s": busy1 - busy0,
+        "other_programs_s": max(0.0, (busy1 - busy0) - (ours1 - ours0)),
     }
 
 
@@ -315,9 +330,9 @@ def run(args):
                                     log_path=os.path.join(tmp, "server.log")).start()
         wait_servers_settled([srv])
         if small is not None:
-            out["a"] = asyncio.get_event_loop().run_until_complete(part_a(srv, small, args))
+            out["a"] = asyncio.get_event_loop().run_until_complete(part_a(srv, small, args, redis_server.proc.pid))
         if big is not None:
-            out["b"] = part_b(srv, big, args)
+            out["b"] = part_b(srv, big, args, redis_server.proc.pid)
         log = srv.read_log()
         out["server_tracebacks"] = log.count("Traceback")
     finally:
@@ -342,17 +357,19 @@ def report(out):
         print("(a) decision round trip of a group in session (%.0f/s), quiet vs during floods of bad-token "
               "handshakes (%d at a time, paced at %s/s)" % (out["args"]["rate"], out["args"]["flood_concurrency"],
                                                            out["args"]["flood_rate"] or "unpaced"))
-        print("    quiet : n=%d  p50 %s ms  p99 %s ms  max %s ms   (server %.2f cores, machine busy %.2f of 2 cores)"
-              % (q["n"], fmt(q["p50_ms"]), fmt(q["p99_ms"]), fmt(q["max_ms"]), a["quiet_server_cores"],
-                 a["quiet_machine_busy_cores"]))
+        print("    quiet : n=%d  p50 %s ms  p99 %s ms  max %s ms   (server %.2f cores, machine busy %.2f of 2 cores, "
+              "other programs %.2f)" % (q["n"], fmt(q["p50_ms"]), fmt(q["p99_ms"]), fmt(q["max_ms"]),
+                                        a["quiet_server_cores"], a["quiet_machine_busy_cores"],
+                                        a["quiet_other_programs_cores"]))
         print("    flood : n=%d  p50 %s ms  p99 %s ms  max %s ms   p99 ratio %s (target <= 2)" % (
             f["n"], fmt(f["p50_ms"]), fmt(f["p99_ms"]), fmt(f["max_ms"]), fmt(a["p99_ratio"], 2)))
         for i, fl in enumerate(a["floods"], 1):
             print("    flood %d: %d handshakes in %.2f s (%.0f/s), %d refused with 4003, %d other; handshake "
-                  "p50 %s ms p99 %s ms; server %.2f cores, machine busy %.2f cores; round trips p50 %s p99 %s ms" % (
-                      i, fl["handshakes"], fl["seconds"], fl["per_s"], fl["refused_4003"], fl["other_outcomes"],
-                      fmt(fl["handshake_p50_ms"]), fmt(fl["handshake_p99_ms"]), fl["server_cores"],
-                      fl["machine_busy_cores"], fmt(fl["round_trips"]["p50_ms"]), fmt(fl["round_trips"]["p99_ms"])))
+                  "p50 %s ms p99 %s ms; server %.2f cores, machine busy %.2f, other programs %.2f; round trips p50 %s p99 %s ms"
+                  % (i, fl["handshakes"], fl["seconds"], fl["per_s"], fl["refused_4003"], fl["other_outcomes"],
+                     fmt(fl["handshake_p50_ms"]), fmt(fl["handshake_p99_ms"]), fl["server_cores"],
+                     fl["machine_busy_cores"], fl["other_programs_cores"], fmt(fl["round_trips"]["p50_ms"]),
+                     fmt(fl["round_trips"]["p99_ms"])))
         print("    decisions without an answer: %d" % a["unanswered"])
     b = out.get("b")
     if b:
@@ -361,7 +378,8 @@ def report(out):
         print("    state received: p50 %s s  p99 %s s  last %s s (target <= 2 s); sockets open: p50 %s s, last %s s"
               % (fmt(b["state_p50_s"], 2), fmt(b["state_p99_s"], 2), fmt(b["last_state_s"], 2),
                  fmt(b["open_p50_s"], 2), fmt(b["last_open_s"], 2)))
-        print("    server CPU %.2f s, machine busy %.2f CPU-s" % (b["server_cpu_s"], b["machine_busy_s"]))
+        print("    server CPU %.2f s, machine busy %.2f CPU-s, of which other programs %.2f CPU-s" % (
+            b["server_cpu_s"], b["machine_busy_s"], b["other_programs_s"]))
         for f in b["failures"]:
             print("    failure:", f)
     print("server log tracebacks: %d" % out.get("server_tracebacks", 0))
