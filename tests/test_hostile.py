@@ -141,7 +141,7 @@ async def test_out_of_range_seq_gets_the_normal_resync(make_session, ws, raw):
         await again.close()
 
 
-async def test_bad_token_refused_while_the_database_thread_is_busy(make_session, ws):
+async def test_bad_token_refused_while_the_database_threads_are_busy(make_session, ws):
     """A bad token costs one HMAC: no query, no wait for the pipeline's database thread."""
     from otree_redwood import runtime
 
@@ -149,7 +149,12 @@ async def test_bad_token_refused_while_the_database_thread_is_busy(make_session,
     if not runtime._own_db_thread():
         pytest.skip("in-memory database: no thread of its own")
     release = threading.Event()
-    busy = asyncio.get_event_loop().run_in_executor(runtime._executor(), release.wait, 30)
+    loop = asyncio.get_event_loop()
+    # hold the pipeline's database thread and the handshakes' thread
+    held = [loop.run_in_executor(runtime._executor(), release.wait, 30)]
+    if runtime._handshake_executor is not None:
+        held.append(loop.run_in_executor(runtime._handshake_executor, release.wait, 30))
+    busy = asyncio.gather(*held)
     try:
         await asyncio.sleep(0.05)
         path = "/redwood/app-name/%s/group/%s/participant/%s/?token=%s" % (APP, gpk, a, "x" * 27)
