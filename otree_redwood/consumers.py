@@ -65,6 +65,9 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
         self.outbox = collections.deque()
         self.out_ready = asyncio.Event()
         self.pending = 0
+        self.submitted = 0  # messages handed to the pipeline
+        self.done = 0       # of those, processed (stored, or refused with an error)
+        self.held_pongs = collections.deque()  # (submitted count when the ping came, its timestamp)
         self.unblocked = asyncio.Event()
         self.unblocked.set()
         self.closing = False
@@ -154,6 +157,7 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
             self.deliver(protocol.error_frame("channel '%s' is reserved for the server" % channel))
             return
         self.pending += 1
+        self.submitted += 1
         self.rt.submit_inbound(self, channel, msg.get("payload"))
         if self.pending >= MAX_PENDING_PER_SOCKET:
             self.unblocked.clear()
@@ -161,8 +165,12 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
 
     def processed(self):
         self.pending -= 1
+        self.done += 1
         if self.pending < MAX_PENDING_PER_SOCKET // 2:
             self.unblocked.set()
+        held = self.held_pongs
+        while held and held[0][0] <= self.done:
+            self._send_pong(held.popleft()[1])
 
     def _pong(self, msg):
         # parse_inbound checked both fields: finite numbers or absent
@@ -173,10 +181,18 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
             # the monitor shows it; a figure no network can produce is not kept
             self.rtt_ms = round(float(avg), 1)
         ts = msg.get("timestamp")
-        reply = '{"channel":"ping","timestamp":%s,"server_ts":%.3f}' % (
-            protocol.dumps(ts), protocol.now_ms()
-        )
-        self.deliver(reply)
+        # The page takes the reply as proof that what it sent before the
+        # ping is stored (socket.js stops re-sending its last decision), so
+        # it waits until the pipeline has processed those messages: a reply
+        # sent at once could confirm a decision that a killed server never
+        # stored.
+        if self.done >= self.submitted:
+            self._send_pong(ts)
+        else:
+            self.held_pongs.append((self.submitted, ts))
+
+    def _send_pong(self, ts):
+        self.deliver('{"channel":"ping","timestamp":%s,"server_ts":%.3f}' % (protocol.dumps(ts), protocol.now_ms()))
 
     # ---------------- outbound ----------------
     def deliver(self, frame):

@@ -161,9 +161,6 @@ async def test_sigkill_at_random_points_of_a_burst(killable, make_session):
                             "map shows a decision that is not stored: %s=%r" % (member, value)
             lost_acks.extend(v for v in b.acked if (code, json.dumps(v)) not in stored)
     assert sum(len(b.acked) for b in bursts) > 100
-    if lost_acks:
-        # Known: the consumer answers a ping as soon as it reads it, while the
-        # decisions read before it may still wait in the pipeline; a kill then
-        # loses decisions the page counts as confirmed (and will not resend).
-        pytest.xfail("%d decisions confirmed by a ping reply were lost (consumers.py: answer a ping "
-                     "only once what was read before it is stored)" % len(lost_acks))
+    # a ping is answered only once what the page sent before it is stored:
+    # no decision the page counts as confirmed is ever lost
+    assert lost_acks == [], "%d decisions confirmed by a ping reply were lost" % len(lost_acks)
