@@ -34,7 +34,7 @@ def paths(folder=None):
     folder = os.path.abspath(folder or redis_conn.embedded_dir())
     return {
         "dir": folder,
-        "socket": os.path.join(folder, "redis.sock"),
+        "socket": redis_conn.embedded_socket(folder),
         "pidfile": os.path.join(folder, "redis.pid"),
         "logfile": os.path.join(folder, "redis.log"),
     }

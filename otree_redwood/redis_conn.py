@@ -10,9 +10,11 @@ and state are there when the server comes back.
 """
 import asyncio
 import fcntl
+import hashlib
 import os
 import shutil
 import subprocess
+import tempfile
 import threading
 import time
 import uuid
@@ -49,6 +51,26 @@ def embedded_dir():
     return os.path.abspath(conf.get("EMBEDDED_REDIS_DIR") or os.path.join(os.getcwd(), ".redwood"))
 
 
+#: A unix socket path longer than this does not fit in sockaddr_un (108 bytes
+#: with its terminating NUL on Linux); redis-server then fails to start.
+_MAX_SOCKET_PATH = 100
+
+
+def embedded_socket(folder=None):
+    """Path of the embedded Redis's socket: ``redis.sock`` in its folder.
+
+    A project deep in the file system would give a path too long for a unix
+    socket; the socket then lives in the temporary folder under a name
+    derived from the project's folder (its data stays in the folder).
+    """
+    folder = os.path.abspath(folder or embedded_dir())
+    sock = os.path.join(folder, "redis.sock")
+    if len(sock.encode("utf-8")) <= _MAX_SOCKET_PATH:
+        return sock
+    digest = hashlib.sha1(folder.encode("utf-8")).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), "redwood-%s.sock" % digest)
+
+
 def _ping_socket(sock):
     try:
         client = redis.Redis(unix_socket_path=sock, socket_timeout=1)
@@ -65,7 +87,7 @@ def ensure_embedded():
     """
     folder = embedded_dir()
     os.makedirs(folder, exist_ok=True)
-    sock = os.path.join(folder, "redis.sock")
+    sock = embedded_socket(folder)
     url = "unix://" + sock
     if os.path.exists(sock) and _ping_socket(sock):
         return url
@@ -103,16 +125,6 @@ def ensure_embedded():
                 return url
             time.sleep(0.05)
     raise EmbeddedRedisError("embedded redis-server did not start; see %s" % os.path.join(folder, "redis.log"))
-
-
-def stop_embedded():
-    """Shut the embedded Redis down (used by the demo script and tests)."""
-    sock = os.path.join(embedded_dir(), "redis.sock")
-    if os.path.exists(sock) and _ping_socket(sock):
-        try:
-            redis.Redis(unix_socket_path=sock).shutdown(nosave=True)
-        except (redis.ConnectionError, redis.ResponseError):
-            pass
 
 
 def redis_url():

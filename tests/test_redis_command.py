@@ -153,3 +153,27 @@ def test_a_configured_redis_url_is_named(embedded_dir, redis_server, monkeypatch
     assert out.returncode == 0, out.stderr
     assert "uses the Redis at %s" % redis_server.url(3) in out.stdout
     assert "Embedded Redis" not in out.stdout
+
+
+def test_a_project_folder_too_deep_for_a_unix_socket_still_gets_its_redis(monkeypatch):
+    """A socket path over ~107 bytes cannot be bound: the socket moves to the temp folder."""
+    from otree_redwood import embedded_redis, redis_conn
+
+    top = tempfile.mkdtemp(prefix="rw-deep-")
+    folder = os.path.join(top, *(["a-rather-long-folder-name"] * 5), ".redwood")
+    assert len(os.path.join(folder, "redis.sock")) > 108
+    monkeypatch.setenv("REDWOOD_EMBEDDED_REDIS_DIR", folder)
+    monkeypatch.delenv("REDWOOD_REDIS_URL", raising=False)
+    try:
+        client = start_embedded()
+        assert client.ping()
+        client.set("k", "v")
+        sock = redis_conn.embedded_socket(folder)
+        assert len(sock) <= 100 and not sock.startswith(folder)
+        # its data and log stay in the project's folder; status finds it
+        assert os.path.exists(os.path.join(folder, "redis.log"))
+        result = command("status")
+        assert result.returncode == 0 and sock in result.stdout, result.stdout
+    finally:
+        embedded_redis.stop(folder, force=True)
+        shutil.rmtree(top, ignore_errors=True)
