@@ -66,7 +66,8 @@ def build_snapshot(session_code):
     from otree.models import Participant
 
     from . import exports
-    from .models import Connection, Event, epoch_ms
+    from .models import Connection, Event
+    from .clock import epoch_ms
 
     connected_ids = set(
         Connection.objects.filter(participant__session__code=session_code).values_list("participant_id", flat=True)
@@ -110,7 +111,8 @@ def build_snapshot(session_code):
 
 def _fill_row(row, g, mine, latest, starts, seqs, connected):
     """Fill one group's row of the snapshot from the stored events (sync)."""
-    from .models import DecisionGroup, epoch_ms
+    from .models import DecisionGroup
+    from .clock import epoch_ms
 
     state, state_ms = latest.get(g.pk, (None, None))
     row["state"] = state
@@ -138,7 +140,7 @@ def _fill_row(row, g, mine, latest, starts, seqs, connected):
 
 
 def _dt(ms):
-    from .models import from_epoch_ms
+    from .clock import from_epoch_ms
 
     return from_epoch_ms(ms - 1)
 

@@ -271,7 +271,7 @@ def iter_event_rows(session_code=None, chunk_size=CHUNK_SIZE):
     """
     import json
 
-    from .models import epoch_ms
+    from .clock import epoch_ms
 
     lookups = _Lookups(session_code)
     counters = {}

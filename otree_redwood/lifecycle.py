@@ -109,7 +109,7 @@ def _repair_period_end(info, group, latest_state):
     nothing for a period that has ended, so a repair racing the real end is
     harmless.)
     """
-    from .models import epoch_ms
+    from .clock import epoch_ms
 
     if not info.period_length or group.ran_ready_function is None:
         return False
@@ -128,7 +128,8 @@ def frames_since(info, since_ms):
     """[(recipient id or None, frame)] of the group's server messages stored
     since shortly before ``since_ms`` (what a broken bus connection may have
     lost; clients drop the ones they have by their seq)."""
-    from .models import Event, from_epoch_ms
+    from .models import Event
+    from .clock import from_epoch_ms
 
     events = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk, seq__isnull=False,
                                   timestamp__gte=from_epoch_ms(since_ms - 2000.0))
@@ -153,7 +154,7 @@ def ready_phase(info):
         return False
     model = info.model
     t0 = protocol.now_ms()
-    from .models import from_epoch_ms
+    from .clock import from_epoch_ms
 
     try:
         with transaction.atomic():

@@ -117,7 +117,7 @@ def send_sync(group, channel, payload, recipient=None, seq=None, timestamp=None)
         recipient_id=rid,
     )
     event.save()
-    from .models import epoch_ms
+    from .clock import epoch_ms
 
     frame = protocol.frame(channel, payload_json, seq=seq, ts=epoch_ms(now))
     publish_after_commit(info.bus, bus_message(rcode, frame))
@@ -134,6 +134,6 @@ def publish_after_commit(channel, message):
 
 def event_frame(event):
     """The frame a stored server Event was (or would be) sent as."""
-    from .models import epoch_ms
+    from .clock import epoch_ms
 
     return protocol.frame(event.channel, protocol.dumps(event.value), seq=event.seq, ts=epoch_ms(event.timestamp))

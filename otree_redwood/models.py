@@ -1,10 +1,9 @@
 """Models of otree-redwood: the event log and the real-time Group bases.
 
-The public surface is that of otree-redwood 0.9.x (see COMPAT.md): ``Event``,
+The public surface is that of otree-redwood 0.9.x (docs/upgrading.rst): ``Event``,
 ``Connection``, ``Group``, ``DecisionGroup`` and ``fake_lock``.
 """
 import contextlib
-import datetime
 import json
 import logging
 
@@ -15,6 +14,8 @@ from django.utils import timezone
 from jsonfield import JSONField
 from otree.models import BaseGroup
 
+__all__ = ["Event", "Connection", "Group", "DecisionGroup", "fake_lock"]
+
 logger = logging.getLogger(__name__)
 
 # An app can import this module although the project forgot EXTENSION_APPS:
@@ -23,20 +24,8 @@ logger = logging.getLogger(__name__)
 # server start) name the missing setting instead of a bare TemplateDoesNotExist.
 from . import checks  # noqa: E402,F401
 
-_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
-
-
-def epoch_ms(dt):
-    """Milliseconds since the Unix epoch (UTC) of an aware or naive-UTC datetime."""
-    if dt is None:
-        return None
-    if timezone.is_naive(dt):
-        dt = dt.replace(tzinfo=datetime.timezone.utc)
-    return (dt - _EPOCH).total_seconds() * 1000.0
-
-
-def from_epoch_ms(ms):
-    return _EPOCH + datetime.timedelta(milliseconds=ms)
+# the time helpers live in clock.py; importable from here as in 1.0
+from .clock import epoch_ms, from_epoch_ms  # noqa: E402,F401
 
 
 class Event(models.Model):
@@ -283,8 +272,6 @@ class Group(BaseGroup):
         """Time of this group's ``period_end``, or None."""
         return self._state_time("period_end")
 
-    def _redwood_content_type(self):
-        return ContentType.objects.get_for_model(type(self))
 
 
 class DecisionGroup(Group):

@@ -11,9 +11,9 @@ import itertools
 import json
 import math
 import re
-import time
 
 from . import conf
+from .clock import now_ms  # noqa: F401  (protocol.now_ms is used across the package)
 
 CHANNEL_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 
@@ -45,8 +45,6 @@ class ProtocolError(Exception):
         self.extra = extra
 
 
-def now_ms():
-    return time.time() * 1000.0
 
 
 # a Python str never holds a surrogate pair (a character above U+FFFF is one

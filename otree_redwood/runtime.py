@@ -772,7 +772,7 @@ class Runtime:
                 _update_rows(model, names, rows[i:i + 200])
 
     def _outbound(self, rows, row_updates, item, info, seq, map_json, now, subperiod):
-        from .models import from_epoch_ms
+        from .clock import from_epoch_ms
 
         # the map is JSON text from Redis: stored and sent as it is
         value = messaging.RawJSON(map_json)
@@ -972,7 +972,7 @@ def _insert_events(rows):
 
 def _store_decisions(items):
     """Commit the ``decisions`` events of a batch (before Redis applies them)."""
-    from .models import from_epoch_ms
+    from .clock import from_epoch_ms
 
     rows = [(from_epoch_ms(i.t_ms), i.info.ct_id, i.info.pk, "decisions", i.sock.participant_id,
              i.value_json, None) for i in items]
@@ -1048,7 +1048,7 @@ def _dispatch_inbound(item):
     """Store a client's message, then hand it to ``_on_<channel>_event``."""
     from otree.models import Participant
 
-    from .models import from_epoch_ms
+    from .clock import from_epoch_ms
 
     info = item.info
     event = Event(

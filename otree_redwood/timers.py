@@ -322,9 +322,6 @@ def schedule_emitter(group, interval_s, period_length_s, callback, start_immedia
     return timer_id, info.gk + ":local", _process_token
 
 
-def local_callback(ref):
-    return _local_callbacks.get(ref)
-
 
 # ---- synchronous actions of fired timers (run in the pipeline's DB thread) ----
 
@@ -401,7 +398,8 @@ def recover_sync():
     from django.contrib.contenttypes.models import ContentType
 
     from . import groups
-    from .models import EmitterRecord, Event, Group, epoch_ms
+    from .models import EmitterRecord, Event, Group
+    from .clock import epoch_ms
 
     armed = 0
     running = set()
@@ -455,7 +453,8 @@ def has_local_timers():
 
 
 def _rearm_period(info, ct_id, t0):
-    from .models import Event, from_epoch_ms
+    from .models import Event
+    from .clock import from_epoch_ms
 
     armed = 0
     if info.period_length:

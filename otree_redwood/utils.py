@@ -1,6 +1,8 @@
 """Helpers kept from otree-redwood 0.9.x."""
 from . import timers
 
+__all__ = ["DiscreteEventEmitter"]
+
 
 class DiscreteEventEmitter:
     """Calls ``callback(current_interval, intervals)`` every ``interval`` seconds.

@@ -29,6 +29,9 @@ from django.shortcuts import render
 from . import conf, exports, protocol
 from .exports import AppSpecificExportCSV  # noqa: F401  (the 0.9.x name lives here)
 
+# the 0.9.x name; the rest of this module is the admin pages of this package
+__all__ = ["AppSpecificExportCSV"]
+
 SESSION_CODE_RE = r"(?P<session_code>[a-zA-Z0-9_-]+)"
 
 
@@ -98,7 +101,8 @@ def iter_session_json(session_code, piece_events=500):
     """
     from otree.models import Participant
 
-    from .models import Event, epoch_ms
+    from .models import Event
+    from .clock import epoch_ms
 
     codes = dict(Participant.objects.filter(session__code=session_code).values_list("id", "code"))
     yield "{"

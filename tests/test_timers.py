@@ -50,7 +50,8 @@ async def test_subperiods_tick_exactly_n_times(make_session, ws, monkeypatch):
     assert ticks == sorted(ticks)
     # and the ticks were due on the exact grid start + k * 300 ms (no drift)
     t0 = epoch_ms(evs[0].timestamp)
-    due = sorted(float(x.decode().split("|")[2]) for x in redis_conn.get_sync().lrange(redis_conn.key("lateness"), 0, -1)
+    records = redis_conn.get_sync().lrange(redis_conn.key("lateness"), 0, -1)
+    due = sorted(float(x.decode().split("|")[2]) for x in records
                  if x.decode().startswith("subperiod|sp:%s:%s|" % (APP, gpk)))
     assert [round(d - t0) for d in due] == [300, 600, 900]
     group = Group.objects.get(pk=gpk)
