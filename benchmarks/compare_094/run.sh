@@ -16,6 +16,7 @@
 #                   exists, else WORK_DIR/venv-ours made with `pip install -e <repo>`)
 #   REPEAT          runs of the "late" script per mode and server (default 3)
 #   BURST           decisions per member in the "burst" script (default 80)
+#   SCRIPTS         which scripts to play (default "normal late burst")
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(git -C "$HERE" rev-parse --show-toplevel)
@@ -28,6 +29,7 @@ esac
 OURS_REF=${OURS_REF:-HEAD}
 REPEAT=${REPEAT:-3}
 BURST=${BURST:-80}
+SCRIPTS=${SCRIPTS:-normal late burst}
 export PYTHONWARNINGS="ignore:Python 3.8 is no longer supported"
 export PYTHONDONTWRITEBYTECODE=1  # nothing written into the repository
 command -v redis-server >/dev/null || { echo "run.sh: redis-server is not on PATH" >&2; exit 2; }
@@ -48,6 +50,7 @@ fi
 
 cd "$WORK"
 mkdir -p logs out
+rm -f out/*.json
 echo "work folder: $WORK"
 
 # ---- otree-redwood 0.9.4 from PyPI, in a venv of its own ----
@@ -147,26 +150,32 @@ play() {
 }
 
 started=$(date +%s)
-for cfg in cmp_plain cmp_subperiods cmp_ratelimit; do
-  for client in 094js oursjs; do
-    play 094 "$client" "$cfg" normal 1
-    play ours "$client" "$cfg" normal 1
-  done
-done
-for i in $(seq "$REPEAT"); do
-  for cfg in cmp_ratelimit cmp_subperiods; do
-    play 094 094js "$cfg" late "$i"
-    play ours oursjs "$cfg" late "$i"
-  done
-done
-for cfg in cmp_plain cmp_ratelimit; do
-  play 094 094js "$cfg" burst 1
-  play ours oursjs "$cfg" burst 1
-done
+case " $SCRIPTS " in *" normal "*)
+  for cfg in cmp_plain cmp_subperiods cmp_ratelimit; do
+    for client in 094js oursjs; do
+      play 094 "$client" "$cfg" normal 1
+      play ours "$client" "$cfg" normal 1
+    done
+  done ;;
+esac
+case " $SCRIPTS " in *" late "*)
+  for i in $(seq "$REPEAT"); do
+    for cfg in cmp_ratelimit cmp_subperiods; do
+      play 094 094js "$cfg" late "$i"
+      play ours oursjs "$cfg" late "$i"
+    done
+  done ;;
+esac
+case " $SCRIPTS " in *" burst "*)
+  for cfg in cmp_plain cmp_ratelimit; do
+    play 094 094js "$cfg" burst 1
+    play ours oursjs "$cfg" burst 1
+  done ;;
+esac
 
 # each server with its own page; then the two crossed pairs
-MATCHED=$(ls out/*-094srv-094js.json out/*-ourssrv-oursjs.json | sort)
-CROSSED=$(ls out/*-094srv-oursjs.json out/*-ourssrv-094js.json | sort)
+MATCHED=$(ls out/*-094srv-094js.json out/*-ourssrv-oursjs.json 2>/dev/null | sort)
+CROSSED=$(ls out/*-094srv-oursjs.json out/*-ourssrv-094js.json 2>/dev/null | sort)
 SUM=(python3 "$HERE/summarize.py")
 {
   echo "### Each server with its own page"

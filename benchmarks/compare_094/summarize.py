@@ -118,6 +118,20 @@ def ms_list(values, limit=9):
     return ", ".join(shown)
 
 
+def final_map_current(d):
+    """Whether the last map up to period_end holds every member's last decision before it."""
+    t_end = end_ms(d)
+    current = {code: d["initial"][i] for i, (_, code) in enumerate(sorted(d["codes"].items()))}
+    for e in d["events"]:
+        if e["channel"] == "decisions" and start_ms(d) <= e["epoch_ms"] <= t_end:
+            current[d["codes"][e["participant"]]] = e["value"]
+    maps = [g["message"]["value"] for g in d["get_group_decisions_events"] if g["epoch_ms"] <= t_end]
+    if not maps:
+        return "no map"
+    stale = sorted(label for label, code in d["codes"].items() if maps[-1].get(code) != current[code])
+    return "yes" if not stale else "**no** (%s)" % ", ".join(stale)
+
+
 def summary_row(d):
     t0, t_end = start_ms(d), end_ms(d)
     ev = d["events"]
@@ -128,20 +142,20 @@ def summary_row(d):
     after = [m - t0 for m in maps if m > t_end]
     frames = [fr for fr in d["received"]["P1"] if fr["frame"].get("channel") == "group_decisions"]
     row = d["group_row"]
-    return "| %s | %s | %s | %d / %d / %d | %d | %d: %s | %s | %.0f | %s | %s | %s | %d |" % (
+    return "| %s | %s | %s | %d / %d / %d | %d | %d: %s | %s | %s | %.0f | %s | %s | %s | %d |" % (
         name(d), d["impl"], d["client"],
         sum(e["epoch_ms"] < t0 for e in dec), sum(t0 <= e["epoch_ms"] <= t_end for e in dec),
         sum(e["epoch_ms"] > t_end for e in dec),
-        len(before), len(inside), ms_list(inside), ms_list(after) or "-", t_end - t0,
+        len(before), len(inside), ms_list(inside), final_map_current(d), ms_list(after) or "-", t_end - t0,
         short_map(d, row["group_decisions"]), short_map(d, row["subperiod_group_decisions"]),
         row["_group_decisions_updated"], len(frames))
 
 
 SUMMARY_HEADER = (
     "| run | server | client | `decisions` before / in / after | maps before start | maps in period: ms | "
-    "maps after end: ms | period_end ms | row group_decisions | row subperiod_group_decisions | "
-    "row _gdu | P1 got maps |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "last map current | maps after end: ms | period_end ms | row group_decisions | "
+    "row subperiod_group_decisions | row _gdu | P1 got maps |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
