@@ -44,7 +44,8 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks.loadgen import (  # noqa: E402  (needs ROOT on sys.path)
-    configure_django, machine_busy_seconds, pct, proc_cpu_seconds, raise_fd_limit, tree_cpu, wait_servers_settled,
+    configure_django, machine_busy_seconds, pct, proc_cpu_seconds, raise_fd_limit, summarize_profile, tree_cpu,
+    wait_servers_settled,
 )
 
 APP = "decision_demo"
@@ -259,7 +260,9 @@ def _lab_entry(urls, t_go, conn):
         conn.send([(None, None, "worker: %r" % (exc,))])
 
 
-def part_b(srv, members, args, redis_pid):
+def part_b(srv, members, args, redis_pid, tmp):
+    import subprocess
+
     from tests import harness
 
     urls = [srv.ws_base + harness.socket_path(APP, gpk, code) for gpk, codes in members for code in codes]
@@ -274,6 +277,14 @@ def part_b(srv, members, args, redis_pid):
         p.start()
         procs.append(p)
         conns.append(parent)
+    profile_proc = profile_out = None
+    if args.profile:
+        # the server's GIL holders from just before the start to --profile s after it
+        profile_out = os.path.join(tmp, "pyspy.txt")
+        profile_proc = subprocess.Popen(
+            [os.path.join(harness.BIN, "py-spy"), "record", "-p", str(srv.proc.pid), "-d", str(int(args.profile)),
+             "-r", "200", "--gil", "--nonblocking", "--format", "raw", "-o", profile_out],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     cpu0 = sum(tree_cpu(srv.proc.pid).values())
     busy0 = machine_busy_seconds()
     ours0 = _ours(srv, redis_pid, [p.pid for p in procs])
@@ -285,6 +296,10 @@ def part_b(srv, members, args, redis_pid):
     ours1 = _ours(srv, redis_pid, [p.pid for p in procs])
     for p in procs:
         p.join(30)
+    profile = None
+    if profile_proc is not None:
+        _, err = profile_proc.communicate(timeout=args.profile + 30)
+        profile = summarize_profile(profile_out, err)
     got = sorted(r[1] - t_go for r in results if r[1] is not None)
     opened = sorted(r[0] - t_go for r in results if r[0] is not None)
     failed = [r[2] for r in results if r[1] is None]
@@ -301,6 +316,7 @@ def part_b(srv, members, args, redis_pid):
         "server_cpu_s": cpu1 - cpu0,
         "machine_busy_s": busy1 - busy0,
         "other_programs_s": max(0.0, (busy1 - busy0) - (ours1 - ours0)),
+        "profile": profile,
     }
 
 
@@ -332,7 +348,7 @@ def run(args):
         if small is not None:
             out["a"] = asyncio.get_event_loop().run_until_complete(part_a(srv, small, args, redis_server.proc.pid))
         if big is not None:
-            out["b"] = part_b(srv, big, args, redis_server.proc.pid)
+            out["b"] = part_b(srv, big, args, redis_server.proc.pid, tmp)
         log = srv.read_log()
         out["server_tracebacks"] = log.count("Traceback")
     finally:
@@ -382,6 +398,10 @@ def report(out):
             b["server_cpu_s"], b["machine_busy_s"], b["other_programs_s"]))
         for f in b["failures"]:
             print("    failure:", f)
+        prof = b.get("profile")
+        if prof:
+            print("    py-spy --gil (%s samples) self: %s" % (prof.get("samples"), prof.get("self", prof)))
+            print("    py-spy inclusive: %s" % (prof.get("inclusive", [])[:40],))
     print("server log tracebacks: %d" % out.get("server_tracebacks", 0))
 
 
@@ -397,6 +417,8 @@ def parser():
                    help="(a) handshakes started per second (the issue's flood: ~100/s); 0: as fast as they go")
     p.add_argument("--lab", type=int, default=1000, help="(b) participants (groups of 2)")
     p.add_argument("--client-procs", type=int, default=2, help="(b) client processes")
+    p.add_argument("--profile", type=float, default=0,
+                   help="(b) py-spy the server (GIL samples) for this many seconds from the start")
     p.add_argument("--json", help="write the figures to this file")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, database)")
     return p

@@ -40,6 +40,13 @@ def parse_seq(raw):
     return value if value <= MAX_SEQ else None
 
 
+# The handshake's database work, beside the pipeline (runtime.handshake_sync),
+# done for all the sockets that connected meanwhile at once: a lab starting
+# costs a few queries per batch of sockets, not a few per socket.
+_authorize = runtime.handshake_batch(groups.authorize_many)
+_connect = runtime.handshake_batch(lifecycle.connect_many)
+_ready = runtime.handshake_batch(lifecycle.ready_many)
+
 # a socket with this many messages waiting in the pipeline stops being read
 # (TCP pushes back on that client) until the pipeline catches up
 MAX_PENDING_PER_SOCKET = 200
@@ -87,11 +94,9 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
             # token is known to be good
             group_pk = groups.precheck(app_name, kwargs.get("group"), self.participant_code, token, require_token)
             self.rt = await runtime.ensure_started()
-            # the group as it is now (its hooks are asked once per connect),
-            # looked up beside the pipeline, not behind its batches
-            info, pid = await runtime.handshake_sync(groups.authorize, atomic=False)(
-                app_name, group_pk, self.participant_code, token, require_token
-            )
+            # the group as it is now (its hooks are asked once per batch of
+            # connects), looked up beside the pipeline, not behind its batches
+            info, pid = await _authorize(app_name, group_pk, self.participant_code, token, require_token)
             if conf.get("BIND_PARTICIPANT_TO_BROWSER"):
                 await browser_binding.check(self.scope, self.participant_code)
         except groups.Refused as refused:
@@ -110,13 +115,10 @@ class RedwoodConsumer(AsyncWebsocketConsumer):
             await self.rt.redis.hset(
                 info.sockets_key, self.socket_id, "%s|%s" % (self.participant_code, self.rt.process_id)
             )
-            # beside the pipeline, not in its queue: see runtime.handshake_sync
-            frames = await runtime.handshake_sync(lifecycle.connect_phase, atomic=False)(
-                info, pid, self.participant_code, last_seq
-            )
+            frames = await _connect(info, pid, self.participant_code, last_seq)
             for f in frames:
                 self.deliver(f)
-            await runtime.handshake_sync(lifecycle.ready_phase, atomic=False)(info)
+            await _ready(info)
         except Exception:
             logger.exception("redwood connect of %s failed", self.participant_code)
             self.deliver(protocol.error_frame("server error while connecting"))

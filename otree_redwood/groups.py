@@ -153,13 +153,13 @@ def build_info(group, members=None, session_code=None):
     return info
 
 
-def build_infos(gks):
+def build_infos(gks, siblings=True):
     """Build and cache the GroupInfo of many groups at once (sync).
 
-    With the groups asked for come the other groups of their sessions in the
-    same app (their timers are likely due next, e.g. after a restart), in a
-    few queries per app instead of three per group.  Unknown groups are
-    skipped.
+    With the groups asked for come (``siblings``) the other groups of their
+    sessions in the same app (their timers are likely due next, e.g. after a
+    restart), in a few queries per app instead of three per group.  Unknown
+    groups are skipped.
     """
     from django.apps import apps
 
@@ -173,9 +173,13 @@ def build_infos(gks):
         if model is None:
             continue
         player_model = apps.get_app_config(app_name).get_model("Player")
-        session_ids = set(model.objects.filter(pk__in=pks).values_list("session_id", flat=True))
+        if siblings:
+            session_ids = set(model.objects.filter(pk__in=pks).values_list("session_id", flat=True))
+            rows = model.objects.filter(session_id__in=session_ids)
+        else:
+            rows = model.objects.filter(pk__in=pks)
         # the session comes along: hooks such as period_length() read its config
-        wanted = [g for g in model.objects.filter(session_id__in=session_ids).select_related("session")
+        wanted = [g for g in rows.select_related("session")
                   if g.pk in pks or group_key(app_name, g.pk) not in _cache]
         members = {g.pk: {} for g in wanted}
         players = player_model.objects.filter(group_id__in=list(members)).select_related("participant")
@@ -239,6 +243,37 @@ def precheck(app_name, group_pk, participant_code, token, require_token):
     if require_token and not check_token(token, participant_code, app_name, group_pk):
         raise Refused(protocol.CLOSE_FORBIDDEN, "missing or invalid token; open the page through oTree")
     return group_pk
+
+
+def authorize_many(requests):
+    """authorize() for many sockets at once: [(ok, (GroupInfo, participant id) or Refused)].
+
+    Each group is read once per call, however many of its members are in it,
+    and all of them in a few queries: the group as it is now (members and
+    hooks' answers) for every socket, as authorize() gives it.
+    """
+    checked = []
+    for app_name, group_pk, participant_code, token, require_token in requests:
+        try:
+            checked.append(group_key(app_name, precheck(app_name, group_pk, participant_code, token, require_token)))
+        except Refused as refused:
+            checked.append(refused)
+    infos = {info.gk: info for info in build_infos({gk for gk in checked if isinstance(gk, str)}, siblings=False)}
+    out = []
+    for req, gk in zip(requests, checked):
+        if isinstance(gk, Refused):
+            out.append((False, gk))
+            continue
+        info = infos.get(gk)
+        if info is None:
+            out.append((False, Refused(protocol.CLOSE_NOT_FOUND, "no group %s in app '%s'" % (req[1], req[0]))))
+            continue
+        member = info.members.get(req[2])
+        if member is None:
+            out.append((False, Refused(protocol.CLOSE_FORBIDDEN, "participant is not a member of this group")))
+        else:
+            out.append((True, (info, member[0])))
+    return out
 
 
 def authorize(app_name, group_pk, participant_code, token, require_token):

@@ -29,25 +29,39 @@ def live_sockets(info):
 
     Sockets of dead processes are removed from Redis on the way.
     """
+    return live_sockets_many([info])[info.gk]
+
+
+def live_sockets_many(infos):
+    """live_sockets() of many groups: {gk: {socket id: code}}, in two Redis round trips."""
     r = redis_conn.get_sync()
-    raw = r.hgetall(info.sockets_key)
-    if not raw:
-        return {}
+    infos = list({info.gk: info for info in infos}.values())
+    pipe = r.pipeline(transaction=False)
+    for info in infos:
+        pipe.hgetall(info.sockets_key)
     entries = {}
-    for sid, val in raw.items():
-        code, _, proc = val.decode().partition("|")
-        entries[sid.decode()] = (code, proc)
-    procs = sorted({proc for _, proc in entries.values()})
-    alive = dict(zip(procs, r.mget([process_alive_key(p) for p in procs])))
-    live, dead = {}, []
-    for sid, (code, proc) in entries.items():
-        if alive.get(proc):
-            live[sid] = code
-        else:
-            dead.append(sid)
-    if dead:
-        r.hdel(info.sockets_key, *dead)
-    return live
+    for info, raw in zip(infos, pipe.execute()):
+        entries[info.gk] = {}
+        for sid, val in raw.items():
+            code, _, proc = val.decode().partition("|")
+            entries[info.gk][sid.decode()] = (code, proc)
+    procs = sorted({proc for group in entries.values() for _, proc in group.values()})
+    alive = dict(zip(procs, r.mget([process_alive_key(p) for p in procs]))) if procs else {}
+    out = {}
+    pipe = r.pipeline(transaction=False)
+    for info in infos:
+        live, dead = {}, []
+        for sid, (code, proc) in entries[info.gk].items():
+            if alive.get(proc):
+                live[sid] = code
+            else:
+                dead.append(sid)
+        if dead:
+            pipe.hdel(info.sockets_key, *dead)
+        out[info.gk] = live
+    if len(pipe):
+        pipe.execute()
+    return out
 
 
 def connect_phase(info, participant_id, participant_code, last_seq):
@@ -56,27 +70,123 @@ def connect_phase(info, participant_id, participant_code, last_seq):
     Order: what it missed since ``last_seq`` (if given), then the latest
     ``state``, then the current ``group_decisions``.
     """
-    from .models import Connection, Event
+    ok, value = connect_many([(info, participant_id, participant_code, last_seq)])[0]
+    if not ok:
+        raise value
+    return value
 
-    Connection.objects.update_or_create(
-        participant_id=participant_id,
-        defaults={"connected_at": timezone.now(), "process": timers.process_token()},
-    )
-    group = info.model.objects.get(pk=info.pk)
-    state.seed_sync(info, group)
-    frames = []
-    events = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk)
-    if last_seq is not None:
-        limit = conf.get("REPLAY_LIMIT")
-        missed = _missed(events, last_seq, participant_id, limit)
-        frames.extend(messaging.event_frame(e) for e in missed)
-    latest_state = events.filter(channel="state").order_by("-timestamp", "-id").first()
-    if latest_state is not None:
-        frames.append(messaging.event_frame(latest_state))
-    _repair_period_end(info, group, latest_state)
-    if info.is_decision_group:
-        frames.extend(_map_frame(info, events))
-    return frames
+
+def connect_many(requests):
+    """connect_phase() of many sockets [(info, participant id, code, last seq)]: [(ok, frames or exception)].
+
+    The work shared by the sockets (Connection rows, the groups' start
+    times, their latest state and map, the Redis seeding check) is done once
+    per call or per group, not once per socket.
+    """
+    from .models import Event
+
+    _record_connections({pid for _, pid, _, _ in requests})
+    infos = {}
+    for info, _, _, _ in requests:
+        infos[info.gk] = info
+    started = {}
+    by_model = {}
+    for info in infos.values():
+        by_model.setdefault(info.model, []).append(info.pk)
+    for model, pks in by_model.items():
+        for chunk in _chunks(pks):
+            for pk, t in model.objects.filter(pk__in=chunk).values_list("pk", "ran_ready_function"):
+                started[(model, pk)] = t
+    state.seed_groups([(info, 0) for info in infos.values()])
+    # what each socket missed is read before the group's latest state and
+    # map, as for one socket alone: the map is never older than the replay
+    replays = []
+    limit = conf.get("REPLAY_LIMIT")
+    for info, participant_id, _, last_seq in requests:
+        try:
+            frames = []
+            if last_seq is not None:
+                events = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk)
+                frames.extend(messaging.event_frame(e) for e in _missed(events, last_seq, participant_id, limit))
+            replays.append((True, frames))
+        except Exception as exc:
+            logger.exception("redwood replay for %s failed", info.gk)
+            replays.append((False, exc))
+    latest = _latest_states(infos.values())
+    shared, failed = {}, {}
+    for gk, info in infos.items():
+        try:
+            if (info.model, info.pk) not in started:
+                raise info.model.DoesNotExist("group %s no longer exists" % gk)
+            frames = []
+            latest_state = latest.get(gk)
+            if latest_state is not None:
+                frames.append(messaging.event_frame(latest_state))
+            _repair_period_end(info, started[(info.model, info.pk)], latest_state)
+            if info.is_decision_group:
+                events = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk)
+                frames.extend(_map_frame(info, events))
+            shared[gk] = frames
+        except Exception as exc:
+            logger.exception("redwood connect of a socket of %s failed", gk)
+            failed[gk] = exc
+    out = []
+    for (info, _, _, _), (ok, replay) in zip(requests, replays):
+        if info.gk in failed:
+            out.append((False, failed[info.gk]))
+        elif not ok:
+            out.append((False, replay))
+        else:
+            out.append((True, replay + shared[info.gk]))
+    return out
+
+
+def _chunks(values, size=500):
+    # SQLite allows 999 variables per statement (before 3.32)
+    values = list(values)
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
+def _record_connections(participant_ids):
+    """One Connection row per participant, (re)dated now, for many at once."""
+    from django.db import IntegrityError
+
+    from .models import Connection
+
+    now, process = timezone.now(), timers.process_token()
+    try:
+        with transaction.atomic():
+            for chunk in _chunks(participant_ids):
+                rows = Connection.objects.filter(participant_id__in=chunk)
+                there = set(rows.values_list("participant_id", flat=True))
+                if there:
+                    Connection.objects.filter(participant_id__in=there).update(connected_at=now, process=process)
+                Connection.objects.bulk_create([Connection(participant_id=pid, connected_at=now, process=process)
+                                                for pid in chunk if pid not in there])
+    except IntegrityError:
+        # another process made a row of one of them meanwhile: one by one
+        for pid in participant_ids:
+            Connection.objects.update_or_create(participant_id=pid,
+                                                defaults={"connected_at": now, "process": process})
+
+
+def _latest_states(infos):
+    """{gk: the latest ``state`` Event} of many groups, in one query per app."""
+    from .models import Event
+
+    by_ct = {}
+    for info in infos:
+        by_ct.setdefault(info.ct_id, {})[info.pk] = info.gk
+    latest = {}
+    for ct_id, gks in by_ct.items():
+        for chunk in _chunks(gks):
+            for e in Event.objects.filter(content_type_id=ct_id, group_pk__in=chunk, channel="state"):
+                gk = gks[e.group_pk]
+                best = latest.get(gk)
+                if best is None or (e.timestamp, e.id) > (best.timestamp, best.id):
+                    latest[gk] = e
+    return latest
 
 
 def _map_frame(info, events):
@@ -99,7 +209,7 @@ def _map_frame(info, events):
     return [protocol.frame("group_decisions", protocol.map_json(pairs))]
 
 
-def _repair_period_end(info, group, latest_state):
+def _repair_period_end(info, started, latest_state):
     """Schedule a period end that is overdue but neither stored nor scheduled.
 
     A period end is in Redis until a scheduler claims it, then only in that
@@ -111,11 +221,11 @@ def _repair_period_end(info, group, latest_state):
     """
     from .clock import epoch_ms
 
-    if not info.period_length or group.ran_ready_function is None:
+    if not info.period_length or started is None:
         return False
     if latest_state is not None and latest_state.value == protocol.STATE_PERIOD_END:
         return False
-    due = epoch_ms(group.ran_ready_function) + float(info.period_length) * 1000.0
+    due = epoch_ms(started) + float(info.period_length) * 1000.0
     if protocol.now_ms() < due + PERIOD_END_GRACE * 1000.0 or timers.is_scheduled("pe:" + info.gk):
         return False
     logger.warning("period end of %s was lost (due %.0f ms ago); ending the period now",
@@ -147,9 +257,33 @@ def _missed(events, last_seq, participant_id, limit):
     return newest
 
 
-def ready_phase(info):
-    """Run when_all_players_ready() once if every member is connected."""
-    codes = set(live_sockets(info).values())
+def ready_many(requests):
+    """ready_phase() for many sockets [(info,)]: [(ok, ran or exception)].
+
+    Which sockets are live is read for all their groups in two Redis round
+    trips, and each group is checked once however many of its members are
+    in the call.
+    """
+    infos = {}
+    for (info,) in requests:
+        infos[info.gk] = info  # the newest snapshot of the group
+    live = live_sockets_many(infos.values())
+    ran = {}
+    for gk, info in infos.items():
+        try:
+            ran[gk] = (True, ready_phase(info, set(live[gk].values())))
+        except Exception as exc:
+            ran[gk] = (False, exc)
+    return [ran[info.gk] for (info,) in requests]
+
+
+def ready_phase(info, codes=None):
+    """Run when_all_players_ready() once if every member is connected.
+
+    ``codes``: the participants with a live socket, when already known.
+    """
+    if codes is None:
+        codes = set(live_sockets(info).values())
     if not set(info.members) <= codes and not absent.may_start(info, codes):
         return False
     model = info.model
@@ -165,7 +299,8 @@ def ready_phase(info):
             )
             if not won:
                 return False
-            group = model.objects.get(pk=info.pk)
+            # the session comes along: hooks such as period_length() read it
+            group = model.objects.select_related("session").get(pk=info.pk)
             object.__setattr__(group, "_redwood_t0", t0)
             group.when_all_players_ready()
             # dated at t0: get_start_time() + period_length() is the due time
