@@ -24,6 +24,8 @@ import threading
 import time
 import uuid
 
+from . import client_rules
+
 logger = logging.getLogger(__name__)
 
 #: Strategy calls per second and member, unless told otherwise.
@@ -93,7 +95,7 @@ class BotState:
         self.closed_code = None
         self.calls = 0
         self._outbox = []
-        self._seen = set()
+        self._seq = client_rules.SeqTracker()
         self._t_start = None
         self._started = None  # asyncio.Event, made on the play's loop
         self._ended = None
@@ -124,18 +126,13 @@ class BotState:
 
     @property
     def other_decision(self):
-        """The other member's decision when there is exactly one other, else None."""
-        others = self.other_decisions
-        if len(others) == 1:
-            return next(iter(others.values()))
-        return None
+        """The first other member's decision in the latest map (as the page's ``otherDecision``)."""
+        return client_rules.other_decision_of(self.group_decisions, self.code)
 
     @property
     def others_mean(self):
-        """Mean of the other members' numeric decisions, or None."""
-        values = [v for v in self.other_decisions.values()
-                  if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        return sum(values) / len(values) if values else None
+        """Mean of the other members' numeric decisions, or None (the page's ``othersMean``)."""
+        return client_rules.others_mean_of(self.group_decisions, self.code)
 
     def on(self, channel):
         """Payloads of every frame received on ``channel``, oldest first."""
@@ -165,13 +162,10 @@ class BotState:
     # --- the reader's bookkeeping ---
     def _receive(self, msg):
         channel = msg.get("channel")
-        seq = msg.get("seq")
-        if seq is not None:
-            # a frame may come both live and in the replay of a (re)connect
-            key = (channel, seq, json.dumps(msg.get("payload"), sort_keys=True))
-            if key in self._seen:
-                return
-            self._seen.add(key)
+        # the page's rules: a frame seen already (live, then in the replay of
+        # a reconnect) is dropped, and so is a map older than the one applied
+        if self._seq.accept(msg) != "ok":
+            return
         self.messages.append(msg)
         self.new_messages.append(msg)
         if channel == "state":
@@ -228,11 +222,10 @@ class GroupPlay:
 
 def socket_path(app_name, group_pk, code):
     """The URL path (with the signed token) of one member's socket."""
+    from . import protocol
     from .groups import socket_token
 
-    return "/redwood/app-name/%s/group/%s/participant/%s/?token=%s" % (
-        app_name, group_pk, code, socket_token(code, app_name, group_pk)
-    )
+    return protocol.socket_path(app_name, group_pk, code, token=socket_token(code, app_name, group_pk))
 
 
 class _InProcessSocket:

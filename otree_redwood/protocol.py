@@ -34,6 +34,31 @@ CLOSE_FORBIDDEN = 4003
 CLOSE_NOT_FOUND = 4004
 CLOSE_TOO_SLOW = 4008
 CLOSE_SERVER_ERROR = 4011
+#: Close codes after which a page gives up (the socket can never be allowed);
+#: after any other close it reconnects.  src/lib/socket.js has the same list
+#: (tests/unit/test_wire_constants.py holds them equal).
+FINAL_CLOSE_CODES = (CLOSE_BAD_URL, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND)
+
+#: The participant socket's URL path, as in 0.9.x; the router's pattern, the
+#: bots and the tests are built from these two (and socket.js is checked
+#: against them).
+SOCKET_PATH = "/redwood/app-name/{app_name}/group/{group_pk}/participant/{participant_code}/"
+SOCKET_ROUTE = (r"^redwood/app-name/(?P<app_name>[^/]+)/group/(?P<group>[^/]+)"
+                r"/participant/(?P<participant_code>[^/]+)/$")
+
+
+def socket_path(app_name, group_pk, participant_code, token=None, seq=None):
+    """The path (and query) of a participant's socket."""
+    from urllib.parse import quote
+
+    path = SOCKET_PATH.format(app_name=quote(str(app_name), safe=""), group_pk=quote(str(group_pk), safe=""),
+                              participant_code=quote(str(participant_code), safe=""))
+    query = []
+    if token:
+        query.append("token=" + quote(str(token), safe=""))
+    if seq is not None:
+        query.append("seq=%d" % seq)
+    return path + ("?" + "&".join(query) if query else "")
 
 
 class ProtocolError(Exception):

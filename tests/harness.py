@@ -124,15 +124,11 @@ def group_members(session, app_name="decision_demo"):
 
 
 def socket_path(app_name, group_pk, code, token=True, seq=None):
+    from otree_redwood import protocol
     from otree_redwood.groups import socket_token
 
-    path = "/redwood/app-name/%s/group/%s/participant/%s/" % (app_name, group_pk, code)
-    query = []
-    if token:
-        query.append("token=" + socket_token(code, app_name, group_pk))
-    if seq is not None:
-        query.append("seq=%d" % seq)
-    return path + ("?" + "&".join(query) if query else "")
+    return protocol.socket_path(app_name, group_pk, code,
+                                token=socket_token(code, app_name, group_pk) if token else None, seq=seq)
 
 
 class Loopback:

@@ -152,7 +152,13 @@ async def test_two_processes_share_groups_and_fire_each_tick_once(server, make_s
         for gpk, _ in groups[10:]:
             gk = "%s:%s" % (APP, gpk)
             timers.schedule_sync("sp:" + gk, "subperiod", gk, first_ms, 50.0, n)
-        await asyncio.sleep(n * 0.05 + 1.5)
+        # wait for every tick (however loaded the machine), then a little
+        # longer: a tick fired twice would show up in that time
+        deadline = time.time() + 60
+        while sum(len(events_of(gpk, "group_decisions")) for gpk, _ in groups[10:]) < n * len(groups[10:]):
+            assert time.time() < deadline, "not every tick fired"
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)
         for gpk, _ in groups[10:]:
             ticks = events_of(gpk, "group_decisions")
             assert len(ticks) == n

@@ -223,11 +223,14 @@ async def test_continuous_pd_payoffs_follow_the_decisions_and_their_times(make_s
 
 
 async def test_subperiod_pd_counts_only_the_choice_standing_at_each_subperiod_end(make_session, ws):
-    session, ((group_pk, (a, b)),) = make_session("subperiod_pd", 2, period_length=4, num_subperiods=4)
+    # sub-periods of 2 s: each step below has seconds of slack on a loaded machine
+    session, ((group_pk, (a, b)),) = make_session("subperiod_pd", 2, period_length=8, num_subperiods=4)
     ca, cb = await _connect_all(ws, "subperiod_pd", group_pk, [a, b])
-    await asyncio.sleep(0.4)
     await ca.send("decisions", 0)                     # sub-period 1
-    await asyncio.sleep(2.0)                          # now in sub-period 3
+    # the map of sub-period 2 has come: now in sub-period 3
+    await cb.recv_until(lambda m: m["channel"] == "group_decisions" and m.get("seq") and
+                        len([f for f in cb.received if f["channel"] == "group_decisions" and "seq" in f]) == 2,
+                        timeout=30)
     for d in (1, 0, 1):                               # only the last one counts
         await ca.send("decisions", d)
     await _until_end([ca, cb])
@@ -237,11 +240,11 @@ async def test_subperiod_pd_counts_only_the_choice_standing_at_each_subperiod_en
     # exactly one broadcast per sub-period, at its end (as in 0.9.x)
     assert len(maps) == 4
     sub = [m for _, m in decision_series([(ts, "group_decisions", m) for ts, m in maps], start_ms=start,
-                                         end_ms=cb.received[-1]["ts"], num_subperiods=4, period_length=4).steps]
+                                         end_ms=cb.received[-1]["ts"], num_subperiods=4, period_length=8).steps]
     assert [m[a] for m in sub] == [0, 0, 1, 1]
     assert [m[b] for m in sub] == [1, 1, 1, 1]
     for k, (ts, _) in enumerate(maps, start=1):
-        assert ts - start >= k * 1000 - 1  # at the sub-period ends, never before
+        assert ts - start >= k * 2000 - 1  # at the sub-period ends, never before
 
     def finish():
         from subperiod_pd.models import Group

@@ -1,14 +1,9 @@
 """WebSocket routes that oTree adds to its router (EXTENSION_APPS)."""
 from django.conf.urls import url
 
-from otree_redwood import admin_consumers, consumers, lifespan
+from otree_redwood import admin_consumers, consumers, lifespan, protocol
 
-websocket_routes = [
-    url(
-        r"^redwood/app-name/(?P<app_name>[^/]+)/group/(?P<group>[^/]+)/participant/(?P<participant_code>[^/]+)/$",
-        consumers.RedwoodConsumer,
-    ),
-]
+websocket_routes = [url(protocol.SOCKET_ROUTE, consumers.RedwoodConsumer)]
 
 websocket_routes += admin_consumers.websocket_routes
 
