@@ -322,7 +322,12 @@ class DecisionGroup(Group):
         if "group_decisions" in names:
             from . import state
 
-            state.store_decisions_sync(self, self.group_decisions or {})
+            # A map the app changed itself during the period (a 0.9.x-style
+            # handler that sets group_decisions and _group_decisions_updated,
+            # then saves) counts as a change: under a rate limit the next
+            # grid tick broadcasts it, as 0.9.x's tick did.
+            by_app = self.ran_ready_function is not None and getattr(self, "_redwood_t0", None) is None
+            state.store_decisions_sync(self, self.group_decisions or {}, changed=by_app)
 
     def _on_decisions_event(self, event=None, **kwargs):
         """Set the sender's decision and broadcast (or defer, when rate limited).

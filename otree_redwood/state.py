@@ -148,8 +148,12 @@ def parse_result(res):
 
 # ---- synchronous helpers (handlers, hooks, timers running in the sync thread) ----
 
-def store_decisions_sync(group, decisions):
-    """Replace the live map with ``decisions`` (e.g. after when_all_players_ready)."""
+def store_decisions_sync(group, decisions, changed=False):
+    """Replace the live map with ``decisions`` (e.g. after when_all_players_ready).
+
+    ``changed``: the map changed since the last broadcast (a rate-limited
+    group's next tick sends it).
+    """
     from . import groups
 
     info = groups.info_for(group)
@@ -158,6 +162,8 @@ def store_decisions_sync(group, decisions):
     pipe.delete(info.decisions_key)
     if decisions:
         pipe.hset(info.decisions_key, mapping={k: protocol.dumps(v) for k, v in decisions.items()})
+    if changed:
+        pipe.hset(info.ratelimit_key, "dirty", 1)
     pipe.execute()
 
 

@@ -90,3 +90,30 @@ async def test_group_row_follows_decisions_between_subperiod_ends(make_session, 
     await eventually(lambda: (Group.objects.get(pk=gpk).group_decisions or {}).get(b) == 0.1, timeout=10)
     assert len(events_of(gpk, "group_decisions")) == 2
     assert [m for m in await ca.drain(0.5) if m["channel"] == "group_decisions" and "seq" in m] == []
+
+
+async def test_a_0_9_x_style_decisions_handler_under_a_rate_limit(make_session, ws, monkeypatch):
+    """Apps that override _on_decisions_event with 0.9.x's own body (set the map,
+    set _group_decisions_updated, save) still get their maps broadcast by the rate limit."""
+    from decision_demo.models import Group
+
+    def legacy_handler(self, event=None, **kwargs):
+        if not self.ran_ready_function:
+            return
+        self.group_decisions[event.participant.code] = event.value
+        self._group_decisions_updated = True
+        self.save(update_fields=["group_decisions", "_group_decisions_updated"])
+        if not self.num_subperiods() and not self.rate_limit():
+            self.send("group_decisions", self.group_decisions)
+
+    monkeypatch.setattr(Group, "_on_decisions_event", legacy_handler)
+    monkeypatch.setattr(Group, "rate_limit", lambda self: 0.2)
+    _, groups = make_session(APP, 2)
+    (gpk, (a, b)), = groups
+    ca, cb = await ws(APP, gpk, a), await ws(APP, gpk, b)
+    for c in (ca, cb):
+        await c.recv_until(lambda m: m["channel"] == "group_decisions", timeout=10)  # the opening map
+    await ca.send("decisions", 0.7)
+    got = await cb.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"][a] == 0.7, timeout=10)
+    assert got["payload"] == {a: 0.7, b: 0.5} and "seq" in got
+    assert [e.value for e in events_of(gpk, "decisions")] == [0.7]
