@@ -51,7 +51,7 @@ class GroupInfo:
     __slots__ = (
         "app_name", "pk", "gk", "model", "ct_id", "session_code", "bus",
         "members", "period_length", "num_subperiods", "rate_limit",
-        "post_round_delay", "is_decision_group", "fast_decisions", "handlers", "server_only",
+        "post_round_delay", "is_decision_group", "fast_decisions", "custom_subperiod_tick", "handlers", "server_only",
         "seq_key", "decisions_key", "ratelimit_key", "sockets_key", "ratelimit_timer", "decide_keys",
     )
 
@@ -118,6 +118,7 @@ def build_info(group, members=None, session_code=None):
         session_code = group.session.code
     is_decision = isinstance(group, DecisionGroup)
     fast = is_decision and type(group)._on_decisions_event is DecisionGroup._on_decisions_event
+    custom_tick = is_decision and type(group)._subperiod_tick is not DecisionGroup._subperiod_tick
     handlers = _handler_channels(model)
 
     def _hook(name):
@@ -145,6 +146,7 @@ def build_info(group, members=None, session_code=None):
         post_round_delay=_hook("post_round_delay"),
         is_decision_group=is_decision,
         fast_decisions=fast,
+        custom_subperiod_tick=custom_tick,
         handlers=handlers,
         server_only=frozenset(getattr(model, "server_only_channels", ()) or ()),
     )

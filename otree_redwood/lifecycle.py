@@ -369,7 +369,12 @@ def end_period(group):
         if info.num_subperiods and info.period_length:
             # the last sub-period ends here; so do any whose ticks were lost
             # with Redis and not re-armed in time: exactly one map each
-            for _ in range(_subperiods_left(info, group)):
+            left = _subperiods_left(info, group)
+            n = int(info.num_subperiods)
+            for k in range(n - left, n):
+                if info.custom_subperiod_tick:
+                    group._subperiod_tick(k, float(n))  # the app's own, as 0.9.x called it
+                    continue
                 seq, map_json = state.snapshot_sync(info)
                 if seq is not None:
                     write_subperiod(group, seq, map_json)

@@ -329,6 +329,27 @@ class DecisionGroup(Group):
             by_app = self.ran_ready_function is not None and getattr(self, "_redwood_t0", None) is None
             state.store_decisions_sync(self, self.group_decisions or {}, changed=by_app)
 
+    def _subperiod_tick(self, current_interval, intervals):
+        """End of sub-period ``current_interval`` (from 0) of ``intervals``.
+
+        Stores and broadcasts the map standing now and copies it to
+        :attr:`subperiod_group_decisions`, as 0.9.x did.  An app may override
+        it (calling ``super()``) to act at each sub-period end; without an
+        override the server does the same work without loading the group.
+        """
+        import json
+
+        from . import groups, lifecycle, state
+
+        seq, map_json = state.snapshot_sync(groups.info_for(self))
+        if seq is None:
+            return
+        lifecycle.write_subperiod(self, seq, map_json)
+        value = json.loads(map_json)
+        object.__setattr__(self, "group_decisions", value)
+        object.__setattr__(self, "subperiod_group_decisions", dict(value))
+        self._redwood_take_snapshot()
+
     def _on_decisions_event(self, event=None, **kwargs):
         """Set the sender's decision and broadcast (or defer, when rate limited).
 

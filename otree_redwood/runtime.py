@@ -607,7 +607,7 @@ class Runtime:
                 keys, args = state.decide_args(item.info, item.sock.participant_code, item.value_json, now)
                 item.quiet = last_of_group is not None and last_of_group[item.info.gk] is not item
                 calls.append((item, "decide", keys, args))
-            elif item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit"):
+            elif _is_snapshot(item):
                 info = item.info
                 if info is None:  # the group is gone: nothing to snapshot
                     continue
@@ -737,7 +737,7 @@ class Runtime:
                     # the group row follows every decision, as in 0.9.x
                     row_updates.setdefault((info.model, info.pk), {})["group_decisions"] = \
                         messaging.RawJSON(live_maps[id(item)])
-            elif item.kind == "tick" and item.tick.kind in ("subperiod", "ratelimit"):
+            elif _is_snapshot(item):
                 seq, map_json = results.get(id(item), (None, None))
                 if seq is not None:
                     self._outbound(rows, row_updates, item, item.info, seq, map_json, now,
@@ -850,6 +850,8 @@ class Runtime:
                     timers.run_period_end(tick.gk)
                 elif tick.kind == "emitter":
                     timers.run_emitter(tick)
+                elif tick.kind == "subperiod":
+                    timers.run_subperiod(tick)
                 elif tick.kind == absent.TIMER_KIND:
                     absent.run_timer(tick)
                 else:
@@ -1057,6 +1059,18 @@ def _update_rows(model, names, rows):
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params + ids)
+
+
+def _is_snapshot(item):
+    """A fired timer whose whole work is one Redis snapshot (no app code runs).
+
+    A sub-period end of an app that overrides ``_subperiod_tick`` (as 0.9.x
+    apps may, to act at each sub-period end) runs that method instead.
+    """
+    if item.kind != "tick" or item.tick.kind not in ("subperiod", "ratelimit"):
+        return False
+    return not (item.tick.kind == "subperiod" and item.info is not None
+                and item.info.custom_subperiod_tick)
 
 
 _warned_before_start = set()

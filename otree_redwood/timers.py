@@ -339,6 +339,20 @@ def run_period_end(gk):
     lifecycle.end_period(group)
 
 
+def run_subperiod(tick):
+    """A sub-period end of an app that overrides DecisionGroup._subperiod_tick."""
+    from . import groups, lifecycle
+
+    try:
+        group = groups.load_by_key(tick.gk, lock=True)
+    except groups.Refused:
+        logger.warning("sub-period end of %s: the group no longer exists", tick.gk)
+        return
+    lifecycle.refresh_live_state(group)
+    info = groups.info_for(group)
+    group._subperiod_tick(tick.k, float(info.num_subperiods))
+
+
 def run_emitter(tick):
     from . import groups, lifecycle
 

@@ -195,6 +195,12 @@ async def test_decision_group_with_subperiods_and_rate_limit(server, make_sessio
     for frame in a.on("group_decisions"):
         assert frame["payload"][a.code] == 0
 
+    # the app's own _subperiod_tick ran at each sub-period end, after the map was stored
+    assert group.ticks_seen == 4
+    done = [f["payload"] for f in b.on("subperiod_done")]
+    assert [(d["interval"], d["intervals"]) for d in done] == [(0, 4), (1, 4), (2, 4), (3, 4)]
+    assert [d["map"] for d in done] == [e.value for e in events]
+
     players = {p.participant.code: p for p in group.get_players()}
     for p in players.values():
         p.set_payoff()

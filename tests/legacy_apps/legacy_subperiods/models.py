@@ -28,6 +28,16 @@ class Group(DecisionGroup):
     def rate_limit(self):
         return 0.5
 
+    # 0.9.x apps override the sub-period hook to act at each sub-period end
+    ticks_seen = models.IntegerField(initial=0)
+
+    def _subperiod_tick(self, current_interval, intervals):
+        super()._subperiod_tick(current_interval, intervals)
+        self.ticks_seen += 1
+        self.save()
+        self.send("subperiod_done", {"interval": current_interval, "intervals": intervals,
+                                     "map": self.subperiod_group_decisions})
+
 
 class Player(BasePlayer):
     subperiods_seen = models.IntegerField(initial=0)
