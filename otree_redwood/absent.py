@@ -26,7 +26,7 @@ that every start of a group goes through the same place.
 """
 import logging
 
-from . import conf, groups, messaging, protocol, redis_conn, timers
+from . import conf, groups, keys, messaging, protocol, redis_conn, timers
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +34,15 @@ TIMER_KIND = "absent_start"
 
 
 def _force_key(gk):
-    return redis_conn.key("absent", "force", gk)
+    return keys.absent_force(gk)
 
 
 def _armed_key(gk):
-    return redis_conn.key("absent", "armed", gk)
+    return keys.absent_armed(gk)
 
 
 def timer_id(gk):
-    return "ab:" + gk
+    return keys.absent_timer(gk)
 
 
 def wait_seconds():

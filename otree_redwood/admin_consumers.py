@@ -28,7 +28,7 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf.urls import url
 
-from . import conf, protocol, redis_conn, views
+from . import conf, keys, protocol, redis_conn, views
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +184,8 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             # its own connection: subscribing holds it for the life of the socket
             self.redis = aredis.Redis.from_url(redis_conn.redis_url())
             self.pubsub = self.redis.pubsub()
-            self.mon_channel = redis_conn.key("mon", self.session_code)
-            self.bus_prefix = redis_conn.key("bus", self.session_code) + ":"
+            self.mon_channel = keys.session_monitor(self.session_code)
+            self.bus_prefix = keys.session_bus_prefix(self.session_code)
             # subscribe before reading the database: nothing falls in between
             await self.pubsub.subscribe(self.mon_channel)
             await self.pubsub.psubscribe(self.bus_prefix + "*")

@@ -14,7 +14,7 @@ import hashlib
 
 from django.conf import settings
 
-from . import groups, protocol, redis_conn
+from . import groups, keys, protocol, redis_conn
 
 #: How long a binding lasts (seconds): longer than any session.
 BINDING_TTL = 7 * 24 * 3600
@@ -30,7 +30,7 @@ def browser_id(scope):
 
 
 def binding_key(participant_code):
-    return redis_conn.key("browser", participant_code)
+    return keys.browser_binding(participant_code)
 
 
 async def check(scope, participant_code, client=None):

@@ -11,7 +11,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.utils.crypto import constant_time_compare
 
-from . import protocol, redis_conn
+from . import keys, protocol
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +59,14 @@ class GroupInfo:
         for name in self.__slots__:
             setattr(self, name, kw.get(name))
         # Redis keys of this group, made once (the hot path uses them per message)
-        self.seq_key = redis_conn.key("seq", self.gk)
-        self.decisions_key = redis_conn.key("dec", self.gk)
-        self.ratelimit_key = redis_conn.key("rl", self.gk)
-        self.sockets_key = redis_conn.key("sock", self.gk)
-        self.ratelimit_timer = "rl:" + self.gk
+        self.seq_key = keys.group_seq(self.gk)
+        self.decisions_key = keys.group_decisions(self.gk)
+        self.ratelimit_key = keys.group_ratelimit(self.gk)
+        self.sockets_key = keys.group_sockets(self.gk)
+        self.ratelimit_timer = keys.ratelimit_timer(self.gk)
         self.decide_keys = [
-            self.decisions_key, self.seq_key, self.ratelimit_key, redis_conn.key("timers"),
-            redis_conn.key("gtimers", self.gk), redis_conn.key("timer", self.ratelimit_timer),
+            self.decisions_key, self.seq_key, self.ratelimit_key, keys.timer_set(),
+            keys.group_timers(self.gk), keys.timer_hash(self.ratelimit_timer),
         ]
 
 
@@ -85,7 +85,7 @@ def get_group_model(app_name):
 
 
 def _bus_channel(session_code, app_name, pk):
-    return redis_conn.key("bus", session_code, app_name, pk)
+    return keys.group_bus(session_code, app_name, pk)
 
 
 def _handler_channels(model):

@@ -11,7 +11,7 @@ import logging
 from django.db import transaction
 from django.utils import timezone
 
-from . import absent, conf, groups, messaging, protocol, redis_conn, state, timers
+from . import absent, conf, groups, keys, messaging, protocol, redis_conn, state, timers
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +21,7 @@ PERIOD_END_GRACE = 2.0
 
 
 def process_alive_key(process_id):
-    return redis_conn.key("proc", process_id)
+    return keys.process_alive(process_id)
 
 
 def live_sockets(info):
@@ -226,11 +226,11 @@ def _repair_period_end(info, started, latest_state):
     if latest_state is not None and latest_state.value == protocol.STATE_PERIOD_END:
         return False
     due = epoch_ms(started) + float(info.period_length) * 1000.0
-    if protocol.now_ms() < due + PERIOD_END_GRACE * 1000.0 or timers.is_scheduled("pe:" + info.gk):
+    if protocol.now_ms() < due + PERIOD_END_GRACE * 1000.0 or timers.is_scheduled(keys.period_end_timer(info.gk)):
         return False
     logger.warning("period end of %s was lost (due %.0f ms ago); ending the period now",
                    info.gk, protocol.now_ms() - due)
-    timers.schedule_sync("pe:" + info.gk, "period_end", info.gk, protocol.now_ms())
+    timers.schedule_sync(keys.period_end_timer(info.gk), "period_end", info.gk, protocol.now_ms())
     return True
 
 

@@ -31,7 +31,7 @@ from asgiref.sync import sync_to_async
 from redis import exceptions as redis_exceptions
 from django.db import transaction
 
-from . import absent, conf, lifecycle, messaging, protocol, redis_conn, state, timers
+from . import absent, conf, keys, lifecycle, messaging, protocol, redis_conn, state, timers
 from .models import Event
 
 logger = logging.getLogger(__name__)
@@ -320,8 +320,8 @@ class Runtime:
             # every key carries the database's namespace: look it up here,
             # off the event loop, before the first key is made
             await db_sync(redis_conn.namespace)()
-            self.wake_channel = redis_conn.key("wake")
-            self.lateness_key = redis_conn.key("lateness")
+            self.wake_channel = keys.scheduler_wake()
+            self.lateness_key = keys.timer_lateness()
             self.pubsub = self.redis.pubsub()
             await self.pubsub.subscribe(self.wake_channel)
             await self._beat()
@@ -705,8 +705,8 @@ class Runtime:
                 for name, source in (("decide", state.DECIDE_LUA), ("snapshot", state.SNAPSHOT_LUA)):
                     self._shas[name] = await self.redis.script_load(source)
             pipe = self.redis.pipeline(transaction=False)
-            for _, name, keys, args in calls:
-                pipe.evalsha(self._shas[name], len(keys), *keys, *args)
+            for _, name, script_keys, args in calls:
+                pipe.evalsha(self._shas[name], len(script_keys), *script_keys, *args)
             try:
                 return await pipe.execute()
             except redis_exceptions.NoScriptError:
@@ -988,7 +988,7 @@ class Runtime:
                 # a figure that is not JSON must not stop the reports of the others
                 logger.exception("redwood monitor report of %s not encodable", session_code)
                 continue
-            pipe.publish(redis_conn.key("mon", session_code), payload)
+            pipe.publish(keys.session_monitor(session_code), payload)
         await pipe.execute()
 
 

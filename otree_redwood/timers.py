@@ -26,7 +26,7 @@ import math
 import os
 import uuid
 
-from . import protocol, redis_conn
+from . import keys, protocol, redis_conn
 
 logger = logging.getLogger(__name__)
 
@@ -107,15 +107,15 @@ def process_token():
 
 
 def zset_key(owner=None):
-    return redis_conn.key("timers", "p", owner) if owner else redis_conn.key("timers")
+    return keys.timer_set(owner)
 
 
 def hash_prefix():
-    return redis_conn.key("timer") + ":"
+    return keys.timer_hash_prefix()
 
 
 def group_set_prefix():
-    return redis_conn.key("gtimers") + ":"
+    return keys.group_timers_prefix()
 
 
 class Tick:
@@ -199,7 +199,7 @@ def cancel_group_sync(gk):
     n = r.eval(CANCEL_GROUP_LUA, 2, zset_key(), group_set_prefix() + gk, hash_prefix())
     n2 = r.eval(CANCEL_GROUP_LUA, 2, zset_key(_process_token), group_set_prefix() + gk + ":local", hash_prefix())
     # a rate-limit flush was cancelled with the rest: forget that it is pending
-    r.hset(redis_conn.key("rl", gk), "pending", 0)
+    r.hset(keys.group_ratelimit(gk), "pending", 0)
     for timer_id, entry in list(_local_timers.items()):
         if entry["gk"] == gk + ":local":
             _local_timers.pop(timer_id, None)
@@ -225,7 +225,7 @@ def wake_schedulers():
 
     runtime.wake_local_schedulers()
     try:
-        redis_conn.get_sync().publish(redis_conn.key("wake"), "1")
+        redis_conn.get_sync().publish(keys.scheduler_wake(), "1")
     except Exception:  # a missing wake-up only delays a timer by SCHEDULER_POLL
         logger.debug("could not publish scheduler wake-up", exc_info=True)
 
@@ -234,7 +234,7 @@ def wake_schedulers():
 
 def schedule_period_end(info, t0_ms):
     if info.period_length:
-        schedule_sync("pe:" + info.gk, "period_end", info.gk, t0_ms + float(info.period_length) * 1000.0)
+        schedule_sync(keys.period_end_timer(info.gk), "period_end", info.gk, t0_ms + float(info.period_length) * 1000.0)
 
 
 def start_subperiods(group):
@@ -249,7 +249,7 @@ def start_subperiods(group):
     t0 = getattr(group, "_redwood_t0", None) or protocol.now_ms()
     interval = float(length) * 1000.0 / int(n)
     if int(n) > 1:
-        schedule_sync("sp:" + info.gk, "subperiod", info.gk, t0 + interval, interval, int(n) - 1)
+        schedule_sync(keys.subperiod_timer(info.gk), "subperiod", info.gk, t0 + interval, interval, int(n) - 1)
 
 
 #: Ticks of a rate limit without a period end (0.9.x needed a period_length)
@@ -298,7 +298,7 @@ def schedule_emitter(group, interval_s, period_length_s, callback, start_immedia
         owner_obj = callback.__self__
         if getattr(owner_obj, "pk", None) == group.pk and type(owner_obj) is type(group):
             method = callback.__func__.__name__
-    timer_id = "em:%s:%s" % (info.gk, name or uuid.uuid4().hex[:12])
+    timer_id = keys.emitter_timer(info.gk, name or uuid.uuid4().hex[:12])
     data = {"intervals": intervals}
     if method:
         from .models import EmitterRecord
@@ -393,11 +393,11 @@ def run_emitter(tick):
 
 def sentinel_key():
     """Exists while Redis holds the timers (set by recover_sync's caller)."""
-    return redis_conn.key("timers-ok")
+    return keys.timers_present()
 
 
 def recovery_lock_key():
-    return redis_conn.key("timers-recovering")
+    return keys.timers_recovering()
 
 
 def recover_sync():
@@ -482,7 +482,8 @@ def _rearm_period(info, ct_id, t0):
                                      timestamp__gte=from_epoch_ms(t0)).count()
         left = n - 1 - ended
         if left > 0:
-            schedule_sync("sp:" + info.gk, "subperiod", info.gk, t0 + (ended + 1) * interval, interval, left)
+            schedule_sync(keys.subperiod_timer(info.gk), "subperiod", info.gk, t0 + (ended + 1) * interval,
+                          interval, left)
             armed += 1
     grid = rate_limit_grid(info)
     if grid:
