@@ -135,7 +135,19 @@ def _ours(srv, redis_pid, extra_pids=()):
             + sum(proc_cpu_seconds(p) for p in extra_pids))
 
 
-async def part_a(srv, members, args, redis_pid):
+def _start_profile(srv, seconds, path):
+    """py-spy (GIL samples) of the server for ``seconds``, written to ``path``."""
+    import subprocess
+
+    from tests import harness
+
+    return subprocess.Popen(
+        [os.path.join(harness.BIN, "py-spy"), "record", "-p", str(srv.proc.pid), "-d", str(int(seconds)),
+         "-r", "200", "--gil", "--nonblocking", "--format", "raw", "-o", path],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def part_a(srv, members, args, redis_pid, tmp):
     import websockets
 
     from tests import harness
@@ -161,6 +173,10 @@ async def part_a(srv, members, args, redis_pid):
     floods = []
     during = []
     ctx = multiprocessing.get_context("fork")
+    profile_proc = None
+    if args.profile:
+        # the server during the first flood
+        profile_proc = _start_profile(srv, args.profile, os.path.join(tmp, "pyspy-a.txt"))
     for _ in range(args.floods):
         parent, child = ctx.Pipe()
         proc = ctx.Process(target=_flood_entry,
@@ -200,7 +216,12 @@ async def part_a(srv, members, args, redis_pid):
     await wa.close()
     await wb.close()
     q, f = _summ(quiet), _summ(during)
+    profile = None
+    if profile_proc is not None:
+        _, err = profile_proc.communicate(timeout=args.profile + 30)
+        profile = summarize_profile(os.path.join(tmp, "pyspy-a.txt"), err)
     return {
+        "profile": profile,
         "quiet": q, "flood": f, "floods": floods, "unanswered": lost,
         "quiet_server_cores": (cpu_q1 - cpu_q0) / (t_q1 - t_q0),
         "quiet_machine_busy_cores": (busy_q1 - busy_q0) / (t_q1 - t_q0),
@@ -260,12 +281,11 @@ def _lab_entry(urls, t_go, conn):
         conn.send([(None, None, "worker: %r" % (exc,))])
 
 
-def part_b(srv, members, args, redis_pid, tmp):
-    import subprocess
-
+def part_b(servers, base, members, args, redis_pid, tmp):
     from tests import harness
 
-    urls = [srv.ws_base + harness.socket_path(APP, gpk, code) for gpk, codes in members for code in codes]
+    srv = servers[0]
+    urls = [base + harness.socket_path(APP, gpk, code) for gpk, codes in members for code in codes]
     # members of one group in different client processes, as in a lab
     shares = [urls[i::args.client_procs] for i in range(args.client_procs)]
     ctx = multiprocessing.get_context("fork")
@@ -281,19 +301,17 @@ def part_b(srv, members, args, redis_pid, tmp):
     if args.profile:
         # the server's GIL holders from just before the start to --profile s after it
         profile_out = os.path.join(tmp, "pyspy.txt")
-        profile_proc = subprocess.Popen(
-            [os.path.join(harness.BIN, "py-spy"), "record", "-p", str(srv.proc.pid), "-d", str(int(args.profile)),
-             "-r", "200", "--gil", "--nonblocking", "--format", "raw", "-o", profile_out],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    cpu0 = sum(tree_cpu(srv.proc.pid).values())
+        profile_proc = _start_profile(srv, args.profile, profile_out)
+    extra = [p.pid for p in procs] + [s.proc.pid for s in servers[1:]]
+    cpu0 = sum(sum(tree_cpu(s.proc.pid).values()) for s in servers)
     busy0 = machine_busy_seconds()
-    ours0 = _ours(srv, redis_pid, [p.pid for p in procs])
+    ours0 = _ours(srv, redis_pid, extra)
     results = []
     for c in conns:
         results.extend(c.recv())
-    cpu1 = sum(tree_cpu(srv.proc.pid).values())
+    cpu1 = sum(sum(tree_cpu(s.proc.pid).values()) for s in servers)
     busy1 = machine_busy_seconds()
-    ours1 = _ours(srv, redis_pid, [p.pid for p in procs])
+    ours1 = _ours(srv, redis_pid, extra)
     for p in procs:
         p.join(30)
     profile = None
@@ -330,7 +348,8 @@ def run(args):
     db_path = os.path.join(tmp, "db.sqlite3")
     redis_server = harness.RedisServer()
     os.environ["REDWOOD_REDIS_URL"] = redis_server.url(0)
-    srv = None
+    srv = proxy = None
+    servers = []
     out = {"args": vars(args)}
     try:
         configure_django(None, db_path)
@@ -342,24 +361,39 @@ def run(args):
         from django.db import connections
 
         connections.close_all()
-        srv = harness.ServerProcess(db_path, redis_server.url(0), extra_env={"OTREE_PRODUCTION": "1"},
-                                    log_path=os.path.join(tmp, "server.log")).start()
-        wait_servers_settled([srv])
+        for i in range(args.servers):
+            servers.append(harness.ServerProcess(db_path, redis_server.url(0), extra_env={"OTREE_PRODUCTION": "1"},
+                                                 log_path=os.path.join(tmp, "server%d.log" % i)).start())
+        srv = servers[0]
+        base = srv.ws_base
+        if args.servers > 1:
+            from tests import pgnginx
+
+            proxy = pgnginx.NginxProxy([s.port for s in servers])
+            base = proxy.ws_base
+        wait_servers_settled(servers)
         if small is not None:
-            out["a"] = asyncio.get_event_loop().run_until_complete(part_a(srv, small, args, redis_server.proc.pid))
+            out["a"] = asyncio.get_event_loop().run_until_complete(part_a(srv, small, args, redis_server.proc.pid, tmp))
         if big is not None:
-            out["b"] = part_b(srv, big, args, redis_server.proc.pid, tmp)
-        log = srv.read_log()
-        out["server_tracebacks"] = log.count("Traceback")
+            out["b"] = part_b(servers, base, big, args, redis_server.proc.pid, tmp)
+        out["server_tracebacks"] = sum(s.read_log().count("Traceback") for s in servers)
     finally:
-        if srv is not None:
-            srv.kill()
+        if proxy is not None:
+            proxy.stop()
+        for s in servers:
+            s.kill()
         redis_server.stop()
         if args.keep:
             print("kept", tmp)
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def _print_profile(prof):
+    if prof:
+        print("    py-spy --gil (%s samples) self: %s" % (prof.get("samples"), prof.get("self", prof)))
+        print("    py-spy inclusive: %s" % (prof.get("inclusive", [])[:40],))
 
 
 def fmt(v, nd=1):
@@ -379,6 +413,7 @@ def report(out):
                                         a["quiet_other_programs_cores"]))
         print("    flood : n=%d  p50 %s ms  p99 %s ms  max %s ms   p99 ratio %s (target <= 2)" % (
             f["n"], fmt(f["p50_ms"]), fmt(f["p99_ms"]), fmt(f["max_ms"]), fmt(a["p99_ratio"], 2)))
+        _print_profile(a.get("profile"))
         for i, fl in enumerate(a["floods"], 1):
             print("    flood %d: %d handshakes in %.2f s (%.0f/s), %d refused with 4003, %d other; handshake "
                   "p50 %s ms p99 %s ms; server %.2f cores, machine busy %.2f, other programs %.2f; round trips p50 %s p99 %s ms"
@@ -389,19 +424,17 @@ def report(out):
         print("    decisions without an answer: %d" % a["unanswered"])
     b = out.get("b")
     if b:
-        print("(b) %d participants connecting at once (groups of 2): %d got state, %d failed" % (
-            b["participants"], b["got_state"], b["failed"]))
+        n = out["args"].get("servers", 1)
+        print("(b) %d participants connecting at once (groups of 2), %d server process%s: %d got state, %d failed" % (
+            b["participants"], n, "es behind nginx" if n > 1 else "", b["got_state"], b["failed"]))
         print("    state received: p50 %s s  p99 %s s  last %s s (target <= 2 s); sockets open: p50 %s s, last %s s"
               % (fmt(b["state_p50_s"], 2), fmt(b["state_p99_s"], 2), fmt(b["last_state_s"], 2),
                  fmt(b["open_p50_s"], 2), fmt(b["last_open_s"], 2)))
-        print("    server CPU %.2f s, machine busy %.2f CPU-s, of which other programs %.2f CPU-s" % (
+        print("    server CPU (all processes) %.2f s, machine busy %.2f CPU-s, of which other programs %.2f CPU-s" % (
             b["server_cpu_s"], b["machine_busy_s"], b["other_programs_s"]))
         for f in b["failures"]:
             print("    failure:", f)
-        prof = b.get("profile")
-        if prof:
-            print("    py-spy --gil (%s samples) self: %s" % (prof.get("samples"), prof.get("self", prof)))
-            print("    py-spy inclusive: %s" % (prof.get("inclusive", [])[:40],))
+        _print_profile(b.get("profile"))
     print("server log tracebacks: %d" % out.get("server_tracebacks", 0))
 
 
@@ -417,8 +450,11 @@ def parser():
                    help="(a) handshakes started per second (the issue's flood: ~100/s); 0: as fast as they go")
     p.add_argument("--lab", type=int, default=1000, help="(b) participants (groups of 2)")
     p.add_argument("--client-procs", type=int, default=2, help="(b) client processes")
+    p.add_argument("--servers", type=int, default=1,
+                   help="(b) server processes, behind nginx when more than one ((a) uses the first)")
     p.add_argument("--profile", type=float, default=0,
-                   help="(b) py-spy the server (GIL samples) for this many seconds from the start")
+                   help="py-spy the server (GIL samples) for this many seconds: (a) from the first flood, "
+                        "(b) from the start")
     p.add_argument("--json", help="write the figures to this file")
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (server log, database)")
     return p
