@@ -491,7 +491,7 @@ async def stop_runtime(rt):
     while not stopper.done():
         await asyncio.wait([stopper], timeout=1.0)
         if not stopper.done():
-            pending = [t for t in rt.tasks if not t.done()]
+            pending = [t for t in rt.tasks.values() if not t.done()]
             logger.warning("otree-redwood runtime did not stop; cancelling again: %r",
                            [getattr(t.get_coro(), "__qualname__", t) for t in pending])
             for t in pending:

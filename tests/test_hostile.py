@@ -143,17 +143,17 @@ async def test_out_of_range_seq_gets_the_normal_resync(make_session, ws, raw):
 
 async def test_bad_token_refused_while_the_database_threads_are_busy(make_session, ws):
     """A bad token costs one HMAC: no query, no wait for the pipeline's database thread."""
-    from otree_redwood import runtime
+    from otree_redwood import dbthreads
 
     _, gpk, a, b, ca, cb = await started_pair(make_session, ws)
-    if not runtime._own_db_thread():
+    if not dbthreads._own_db_thread():
         pytest.skip("in-memory database: no thread of its own")
     release = threading.Event()
     loop = asyncio.get_event_loop()
     # hold the pipeline's database thread and the handshakes' thread
-    held = [loop.run_in_executor(runtime._executor(), release.wait, 30)]
-    if runtime._handshake_executor is not None:
-        held.append(loop.run_in_executor(runtime._handshake_executor, release.wait, 30))
+    held = [loop.run_in_executor(dbthreads._executor(), release.wait, 30)]
+    if dbthreads._handshake_executor is not None:
+        held.append(loop.run_in_executor(dbthreads._handshake_executor, release.wait, 30))
     busy = asyncio.gather(*held)
     try:
         await asyncio.sleep(0.05)

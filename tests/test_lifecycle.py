@@ -277,25 +277,25 @@ async def test_runtime_start_tunes_the_garbage_collector(make_session, ws, monke
     """Once per process: objects of the started server frozen, collections less often."""
     import gc
 
-    from otree_redwood import runtime
+    from otree_redwood import gctune
 
     # the test process runs with GC_TUNING off (conftest): the collector is
     # tuned here and put back afterwards, not frozen for every later test
     monkeypatch.setenv("REDWOOD_GC_TUNING", "1")
-    monkeypatch.setattr(runtime, "_gc_tuned", False)
+    monkeypatch.setattr(gctune, "_gc_tuned", False)
     thresholds = gc.get_threshold()
     try:
         session, groups = make_session("decision_demo", 2)
         (gpk, (a, _)), = groups
         await ws("decision_demo", gpk, a)
-        assert runtime._gc_tuned
-        assert gc.get_threshold() == runtime.GC_THRESHOLDS
+        assert gctune._gc_tuned
+        assert gc.get_threshold() == gctune.GC_THRESHOLDS
         assert gc.get_freeze_count() > 0
         # a second start in the same process changes nothing; GC_TUNING=False opts out
-        assert runtime.tune_gc() is False
-        monkeypatch.setattr(runtime, "_gc_tuned", False)
+        assert gctune.tune_gc() is False
+        monkeypatch.setattr(gctune, "_gc_tuned", False)
         monkeypatch.setenv("REDWOOD_GC_TUNING", "0")
-        assert runtime.tune_gc() is False
+        assert gctune.tune_gc() is False
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
