@@ -160,12 +160,7 @@ class Pipeline:
                     raise
                 except Exception:
                     logger.exception("redwood pipeline: publishing a stored item failed")
-                if isinstance(item, Call) and not item.future.done():
-                    if isinstance(item.reply, BaseException):
-                        item.future.set_exception(item.reply)
-                    else:
-                        item.future.set_result(item.reply)
-                    item.reply = None
+                _answer_call(item)
                 continue
             item.frames = []
             try:
@@ -263,12 +258,7 @@ class Pipeline:
             await pub.execute()
             self.stats.published += len(outbox)
         for item in batch:
-            if isinstance(item, Call) and not item.future.done():
-                if isinstance(item.reply, BaseException):
-                    item.future.set_exception(item.reply)
-                else:
-                    item.future.set_result(item.reply)
-                item.reply = None
+            _answer_call(item)
 
     async def _seed_and_retry(self, calls, replies):
         """Seed the groups whose state Redis lost (state.NEED_SEED); run their calls again.
@@ -465,6 +455,16 @@ class Pipeline:
         elif isinstance(item, Call):
             with transaction.atomic():
                 item.reply = item.fn(*item.args)
+
+
+def _answer_call(item):
+    """Give a Call's future its result (or exception), once."""
+    if isinstance(item, Call) and not item.future.done():
+        if isinstance(item.reply, BaseException):
+            item.future.set_exception(item.reply)
+        else:
+            item.future.set_result(item.reply)
+        item.reply = None
 
 
 def _is_snapshot(item):
