@@ -174,17 +174,19 @@ case " $SCRIPTS " in *" burst "*)
 esac
 
 # each server with its own page; then the two crossed pairs
-MATCHED=$(ls out/*-094srv-094js.json out/*-ourssrv-oursjs.json 2>/dev/null | sort)
-CROSSED=$(ls out/*-094srv-oursjs.json out/*-ourssrv-094js.json 2>/dev/null | sort)
+MATCHED=$(ls out/*-094srv-094js.json out/*-ourssrv-oursjs.json 2>/dev/null | sort || true)
+CROSSED=$(ls out/*-094srv-oursjs.json out/*-ourssrv-094js.json 2>/dev/null | sort || true)
 SUM=(python3 "$HERE/summarize.py")
 {
   echo "### Each server with its own page"
   echo
   "${SUM[@]}" --table $MATCHED
-  echo
-  echo "### Crossed: 0.9.4 server with our page, our server with 0.9.4's page"
-  echo
-  "${SUM[@]}" --table $CROSSED
+  if [ -n "$CROSSED" ]; then
+    echo
+    echo "### Crossed: 0.9.4 server with our page, our server with 0.9.4's page"
+    echo
+    "${SUM[@]}" --table $CROSSED
+  fi
 } > summary.md
 python3 "$HERE/payoff_check.py" $(ls out/*.json | sort) > payoffs.md
 "${SUM[@]}" $MATCHED $CROSSED > full.txt
