@@ -5,11 +5,10 @@ period's time left, because it runs on the server's clock (offset from the
 ping replies).  A reload (a new socket) finds the same end.  At the end the
 countdown reads 00:00 and the demo's slider is disabled.
 """
-import os
 
 import pytest
 
-from tests.test_examples import CHROMIUM, CHROMIUM_ARGS
+from tests.browserkit import CHROMIUM_ARGS, require_chromium
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.usefixtures("example_configs_installed")]
 
@@ -23,10 +22,7 @@ SKEWED_CLOCK = """
 
 
 def _chromium_or_skip():
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        if os.environ.get("REDWOOD_REQUIRE_BROWSER") == "1":
-            pytest.fail("REDWOOD_REQUIRE_BROWSER=1 but no Chromium at %s" % CHROMIUM, pytrace=False)
-        pytest.skip("no Chromium at %s" % CHROMIUM)
+    require_chromium()
 
 
 def _seconds(text):
@@ -43,7 +39,7 @@ async def test_countdown_counts_down_on_the_server_clock(make_session, server):
     srv = server()
     errors = []
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
         try:
             pages = []
             for code, skewed in ((a, True), (b, False)):

@@ -5,6 +5,8 @@ import datetime
 
 import pytest
 
+from tests.browserkit import CHROMIUM_ARGS, require_chromium
+
 from continuous_pd.payoffs import MATRIX as PD, flow_payoff, own_decision
 from double_auction import market
 from mean_matching import payoffs as hd
@@ -377,9 +379,6 @@ async def test_double_auction_matches_crossing_orders_and_refuses_bad_ones_priva
 
 # ------------------------------------------------------------ in a real browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 class Browser:
@@ -393,7 +392,7 @@ class Browser:
         from playwright.async_api import async_playwright
 
         self._pw = await async_playwright().start()
-        self.browser = await self._pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        self.browser = await self._pw.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
         return self
 
     async def __aexit__(self, *exc):

@@ -13,11 +13,9 @@ import os
 import pytest
 
 from tests import harness
+from tests.browserkit import CHROMIUM_ARGS, require_chromium
 
 APP = "legacy_polymer"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LIST = os.path.join(harness.ROOT, "tests", "data", "node_modules-0.9.x.txt")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -25,19 +23,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 @pytest.fixture
 def chromium():
-    reason = None
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        reason = "no Chromium at %s (apt-get install chromium)" % CHROMIUM
-    else:
-        try:
-            import playwright.async_api  # noqa: F401
-        except ImportError:
-            reason = "the playwright Python package is not installed (pip install -e .[test])"
-    if reason:
-        if os.environ.get("REDWOOD_REQUIRE_BROWSER") == "1":
-            pytest.fail("REDWOOD_REQUIRE_BROWSER=1 but " + reason, pytrace=False)
-        pytest.skip(reason)
-    return CHROMIUM
+    return require_chromium()
 
 
 class Tab:

@@ -10,11 +10,9 @@ import pytest
 import websockets
 
 from tests import harness
+from tests.browserkit import CHROMIUM_ARGS, require_chromium
 
 APP = "decision_demo"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 # the docs' screenshot: refreshed when missing or with REDWOOD_UPDATE_SCREENSHOT=1
 # (not on every run, so that running the tests leaves the checkout clean)
 SCREENSHOT = os.path.join(harness.ROOT, "docs", "_static", "monitor.png")
@@ -51,7 +49,7 @@ class Participant:
 
 
 async def launch(playwright):
-    return await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    return await playwright.chromium.launch(executable_path=require_chromium(), args=CHROMIUM_ARGS)
 
 
 async def points(page, selector):
@@ -94,7 +92,7 @@ async def test_monitor_shows_connections_period_and_growing_chart(server, make_s
                 assert await page.get_attribute(card1, "data-state") == "period_start"
                 assert await page.inner_text(card1 + " .rw-state") == "running"
                 remaining = float(await page.get_attribute(card1, "data-remaining"))
-                assert 40 < remaining <= 60
+                assert 0 < remaining <= 60  # of a 60 s period (how much is left depends on the load)
                 assert await page.inner_text(card2 + " .rw-state") == "not started"
                 await page.wait_for_function(
                     "sel => document.querySelector(sel).textContent === '12 ms'",

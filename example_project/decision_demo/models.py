@@ -33,6 +33,11 @@ class Group(DecisionGroup):
         return length or None
 
 
+    def post_round_delay(self):
+        # seconds between period_end and the move to the results page
+        return self.session.config.get("post_round_delay", 1)
+
+
 class Player(BasePlayer):
     def initial_decision(self):
         return 0.5

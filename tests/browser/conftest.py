@@ -11,13 +11,10 @@
   participant is at; closed after the test.
 """
 import json
-import os
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests.browserkit import CHROMIUM_ARGS, require_chromium  # noqa: F401 (CHROMIUM_ARGS: the tests)
 
 # Runs in every page before its scripts.  period-start/period-end do not
 # bubble, but a capturing listener on the document sees them.  The log lives
@@ -41,22 +38,10 @@ INIT_SCRIPT = """
 NETWORK_NOISE = ("WebSocket connection to", "net::ERR_INTERNET_DISCONNECTED", "Failed to load resource")
 
 
-def _unavailable(reason):
-    if os.environ.get("REDWOOD_REQUIRE_BROWSER") == "1":
-        pytest.fail("REDWOOD_REQUIRE_BROWSER=1 but " + reason, pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def chromium():
     """Path of the Chromium binary, or skip (fail with REDWOOD_REQUIRE_BROWSER=1)."""
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        _unavailable("no Chromium at %s (apt-get install chromium)" % CHROMIUM)
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        _unavailable("the playwright Python package is not installed (pip install -e .[test])")
-    return CHROMIUM
+    return require_chromium()
 
 
 @pytest.fixture(scope="module")
