@@ -324,13 +324,17 @@ def ready_phase(info, codes=None):
 
 def disconnect_phase(info, participant_id, participant_code, socket_id):
     """The socket is gone; if it was the member's last, run the hook."""
-    from .models import Connection
+    from .models import Connection, Group
 
     r = redis_conn.get_sync()
     r.hdel(info.sockets_key, socket_id)
     if participant_code in set(live_sockets(info).values()):
         return False
     Connection.objects.filter(participant_id=participant_id).delete()
+    if info.model.when_player_disconnects is Group.when_player_disconnects:
+        # the hook does nothing: no need to load the group and the player
+        # (a lab whose pages all move on at once closes every socket at once)
+        return True
     group = info.model.objects.get(pk=info.pk)
     player = group.player_set.filter(participant_id=participant_id).first()
     if player is not None:
