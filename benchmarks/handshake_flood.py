@@ -26,6 +26,8 @@ Usage (from the repository root)::
     .venv/bin/python benchmarks/handshake_flood.py
     .venv/bin/python benchmarks/handshake_flood.py --only a --floods 5
     .venv/bin/python benchmarks/handshake_flood.py --only b --lab 1000 --json out.json
+    .venv/bin/python benchmarks/handshake_flood.py --only b --servers 2     # two processes behind nginx
+    .venv/bin/python benchmarks/handshake_flood.py --only b --profile 12    # + py-spy of the server (GIL)
 
 Prints the figures; ``--json FILE`` writes them too.
 """
