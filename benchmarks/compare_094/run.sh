@@ -96,6 +96,8 @@ fi
 rm -rf ours_src projours && mkdir ours_src
 git -C "$REPO" archive "$OURS_REF" otree_redwood example_project | tar -x -C ours_src
 OURS_COMMIT=$(git -C "$REPO" rev-parse "$OURS_REF")
+echo "$OURS_COMMIT" > ours_src/COMMIT
+echo "ours: $OURS_COMMIT ($OURS_REF)"
 mv ours_src/example_project projours
 cp -r "$HERE/app/cmpapp" "$HERE/app/cmp_session_configs.py" projours/
 cat >> projours/settings.py <<'EOF'
