@@ -308,7 +308,9 @@ class DecisionGroup(Group):
         """Sets each member's decision from ``player.initial_decision()``; starts sub-periods."""
         super().when_all_players_ready()
         decisions = {}
-        for player in self.get_players():
+        # the participants come with the players (one query, not one per
+        # member: a lab whose groups all start at once felt it)
+        for player in self.player_set.select_related("participant").order_by("id_in_group"):
             initial = getattr(player, "initial_decision", None)
             decisions[player.participant.code] = initial() if callable(initial) else None
         self.group_decisions = decisions
