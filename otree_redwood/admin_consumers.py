@@ -179,6 +179,9 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             if not await _db(session_exists)(self.session_code):
                 await self._refuse(protocol.CLOSE_NOT_FOUND, "no session %s" % self.session_code)
                 return
+            # keys carry the database's namespace: look it up off the event loop
+            # (a process whose runtime has not started has not read it yet)
+            await _db(redis_conn.namespace)()
             import redis.asyncio as aredis
 
             # its own connection: subscribing holds it for the life of the socket

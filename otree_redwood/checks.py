@@ -35,6 +35,17 @@ def check_settings(app_configs=None, **kwargs):
             hint="The default is 65536 (64 KiB).",
             id="otree_redwood.E002",
         ))
+    try:
+        nesting = int(conf.get("MAX_NESTING"))
+        if not 2 <= nesting <= 500:
+            raise ValueError
+    except (TypeError, ValueError):
+        messages.append(Error(
+            "REDWOOD['MAX_NESTING'] must be an integer from 2 to 500.",
+            hint="The default is 64.  Deeper values reach Python's recursion limit wherever a stored "
+                 "value is encoded or decoded again (exports, the monitor).",
+            id="otree_redwood.E005",
+        ))
     if "otree_redwood" not in (getattr(settings, "EXTENSION_APPS", None) or []):
         messages.append(Error(
             "otree_redwood is used by this project but settings.EXTENSION_APPS does not list it.",

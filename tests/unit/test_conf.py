@@ -30,3 +30,13 @@ def test_unknown_keys_are_listed_and_unknown_lookups_refused():
         assert conf.unknown_keys() == ["REPLAY_LIMT"]
     with pytest.raises(KeyError):
         conf.get("NO_SUCH_KEY")
+
+
+def test_a_nesting_limit_near_the_recursion_limit_is_refused_at_start_up():
+    from otree_redwood import checks
+
+    for bad in (1, 1000, "deep"):
+        with override_settings(REDWOOD={"MAX_NESTING": bad}):
+            assert "otree_redwood.E005" in [m.id for m in checks.check_settings()]
+    with override_settings(REDWOOD={"MAX_NESTING": 64}):
+        assert "otree_redwood.E005" not in [m.id for m in checks.check_settings()]
