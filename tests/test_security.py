@@ -197,7 +197,18 @@ async def test_csv_formula_cells_are_quoted_on_request(make_session, ws, monkeyp
     await ca.send("decisions", -0.25)
     await cb.recv_until(lambda m: m["channel"] == "group_decisions" and m["payload"][a] == -0.25)
 
-    plain = await db(lambda: _rows(View, {"session": session.code}))()
+    # every note is stored before the map of the decision sent after them is
+    # broadcast; the export may read them through another connection, so
+    # wait until it shows all of them (one run under load saw half)
+    import asyncio
+
+    loop = asyncio.get_event_loop()
+    deadline = loop.time() + 30
+    while True:
+        plain = await db(lambda: _rows(View, {"session": session.code}))()
+        if len(plain) - 1 >= len(HOSTILE + NUMBERS) or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.1)
     assert [r[1] for r in plain[1:]] == HOSTILE + NUMBERS  # as sent, for R and pandas
     safe = await db(lambda: _rows(View, {"session": session.code, "safe": "1"}))()
     assert [r[1] for r in safe[1:]] == ["'" + h for h in HOSTILE] + NUMBERS
