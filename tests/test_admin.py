@@ -186,14 +186,14 @@ async def _admin_socket(session_code):
     return comm
 
 
-async def _next(comm, predicate, timeout=5):
+async def _next(comm, predicate, timeout=5, loads=json.loads):
     loop = asyncio.get_event_loop()
     deadline = loop.time() + timeout
     while True:
         out = await comm.receive_output(max(0.01, deadline - loop.time()))
         if out["type"] == "websocket.close":
             raise ConnectionError("closed with %s" % out.get("code"))
-        msg = json.loads(out["text"])
+        msg = loads(out["text"])
         if predicate(msg):
             return msg
 

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.e2e
 class LiveClient:
     """A participant socket that reconnects (with ?seq=) like the browser does."""
 
-    def __init__(self, base, group_pk, code):
-        self.base, self.group_pk, self.code = base, group_pk, code
+    def __init__(self, base, group_pk, code, app=APP):
+        self.base, self.group_pk, self.code, self.app = base, group_pk, code, app
+        self.sock = None
         self.frames = []
         self.seen = set()
         self.connects = 0
@@ -26,7 +27,7 @@ class LiveClient:
 
     def url(self):
         last = max(self.seen) if self.seen else None
-        return self.base + harness.socket_path(APP, self.group_pk, self.code, seq=last)
+        return self.base + harness.socket_path(self.app, self.group_pk, self.code, seq=last)
 
     async def run(self):
         while True:
@@ -43,6 +44,7 @@ class LiveClient:
                             self.seen.add(seq)
                         self.frames.append(msg)
             except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
+                self.sock = None
                 await asyncio.sleep(0.2)
 
     def start(self):

@@ -14,6 +14,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from tests import harness
+from tests.test_admin import _admin_socket, _next as admin_next
 from tests.test_consumer import APP, events_of, expect_error, started_pair
 from tests.wsclient import Client
 
@@ -265,26 +266,9 @@ async def test_a_broken_redis_key_of_one_group_fails_only_that_group(make_sessio
 
 # ---------------------------------------------------------------- the monitor
 
-async def _admin_socket(session_code):
-    from channels.testing import WebsocketCommunicator
-    from otree.channels.routing import application
-
-    comm = WebsocketCommunicator(application, "/redwood/events/session/%s/" % session_code)
-    connected, _ = await comm.connect(timeout=10)
-    assert connected
-    return comm
-
-
 async def _next(comm, predicate, timeout=10):
-    loop = asyncio.get_event_loop()
-    deadline = loop.time() + timeout
-    while True:
-        out = await comm.receive_output(max(0.01, deadline - loop.time()))
-        if out["type"] == "websocket.close":
-            raise ConnectionError("closed with %s" % out.get("code"))
-        msg = strict_loads(out["text"])
-        if predicate(msg):
-            return msg
+    # the monitor's messages must be strict JSON, whatever participants sent
+    return await admin_next(comm, predicate, timeout, loads=strict_loads)
 
 
 async def test_odd_round_trips_and_deep_payloads_never_stop_the_monitor(make_session, ws, settings):

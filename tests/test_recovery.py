@@ -7,7 +7,6 @@ stay exactly n, emitters of Group methods keep their ticks, the map survives
 and sequence numbers go on above every stored one.
 """
 import asyncio
-import json
 import time
 
 import pytest
@@ -16,66 +15,28 @@ import websockets
 
 from otree_redwood.models import Event, epoch_ms
 from tests import harness
+from tests.test_e2e_server import LiveClient
 
 pytestmark = pytest.mark.e2e
 
 
-class Client:
-    """A participant socket that reconnects with ?seq= as the browser does."""
+class Client(LiveClient):
+    """A participant socket that reconnects with ?seq= as the browser does; started at once."""
 
     def __init__(self, base, app, group_pk, code):
-        self.base, self.app, self.group_pk, self.code = base, app, group_pk, code
-        self.frames = []
-        self.seen = set()
-        self.sock = None
-        self.task = asyncio.get_event_loop().create_task(self._run())
-
-    def url(self):
-        last = max(self.seen) if self.seen else None
-        return self.base + harness.socket_path(self.app, self.group_pk, self.code, seq=last)
-
-    async def _run(self):
-        while True:
-            try:
-                async with websockets.connect(self.url(), open_timeout=5) as sock:
-                    self.sock = sock
-                    async for text in sock:
-                        msg = json.loads(text)
-                        seq = msg.get("seq")
-                        if seq is not None:
-                            if seq in self.seen:
-                                continue
-                            self.seen.add(seq)
-                        self.frames.append(msg)
-            except (OSError, websockets.WebSocketException, asyncio.TimeoutError):
-                self.sock = None
-                await asyncio.sleep(0.2)
+        super().__init__(base, group_pk, code, app=app)
+        self.start()
 
     async def send(self, channel, payload):
+        # a send while the server is away is lost, as a page's would be until it reconnects
         if self.sock is not None:
             try:
-                await self.sock.send(json.dumps({"channel": channel, "payload": payload}))
+                await super().send(channel, payload)
             except websockets.WebSocketException:
                 pass
 
-    async def wait_for(self, pred, timeout=20):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for m in self.frames:
-                if pred(m):
-                    return m
-            await asyncio.sleep(0.02)
-        raise AssertionError("no matching frame in %r" % self.frames[-5:])
-
     def maps(self):
         return [m for m in self.frames if m["channel"] == "group_decisions" and "seq" in m]
-
-    async def stop(self):
-        self.task.cancel()
-        try:
-            await self.task
-        except (asyncio.CancelledError, Exception):
-            pass
 
 
 def is_state(value):
