@@ -5,7 +5,7 @@ session (2 players per group, app ``decision_demo``) and 1 or 2 ``otree
 prodserver`` processes sharing Redis (each runs the scheduler:
 ``REDWOOD_SCHEDULER_IN_SERVER`` is on by default).  From this process it
 schedules, per group, a periodic ``subperiod`` timer with
-``otree_redwood.timers.schedule_sync("sp:" + gk, "subperiod", gk, first_ms,
+``otree_redwood.engine.timers.schedule_sync("sp:" + gk, "subperiod", gk, first_ms,
 interval_ms, n)``; each tick takes a snapshot of the group's decisions,
 stores it as a ``group_decisions`` Event (and in the group row) and
 publishes it on the group's bus channel.
@@ -168,7 +168,7 @@ def run(args, n_servers):
         from django.core.management import call_command
         from django.db import connections
 
-        from otree_redwood import redis_conn, timers
+        from otree_redwood.engine import keys, redis_conn, timers
 
         # a new Redis each run: forget clients of the previous one
         redis_conn.reset()
@@ -204,9 +204,9 @@ def run(args, n_servers):
         import redis
 
         r = redis.Redis.from_url(url)
-        lateness_key = redis_conn.key("lateness")
+        lateness_key = keys.key("lateness")
         r.delete(lateness_key)
-        listener = BusListener(url, redis_conn.key("bus") + ":*")
+        listener = BusListener(url, keys.key("bus") + ":*")
         listener.start()
         interval = 1000.0 / args.hz
         n = int(round(args.seconds * args.hz))
@@ -217,7 +217,7 @@ def run(args, n_servers):
             gk = "%s:%s" % (APP, gpk)
             first = t0 + (interval * i / len(members) if args.stagger else 0.0)
             first_by_group[gk] = first
-            bus_to_gk[redis_conn.key("bus", session.code, APP, gpk)] = gk
+            bus_to_gk[keys.key("bus", session.code, APP, gpk)] = gk
             timers.schedule_sync("sp:" + gk, "subperiod", gk, first, interval, n)
         last_due = max(first_by_group.values()) + (n - 1) * interval
         pgids = [s.proc.pid for s in servers]

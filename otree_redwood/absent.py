@@ -1,118 +1,12 @@
-"""Members who never connect: start the period without them.
+"""Starting a period without the members who never connected (public API).
 
-A group's period starts when every member is connected (as in 0.9.x), so a
-participant who never opens the page (a no-show, a crashed lab PC) keeps the
-rest of the group waiting for ever.  Two ways out, both off unless asked for:
-
-* ``REDWOOD["START_WITHOUT_ABSENT_AFTER"] = 60``: once the first member of a
-  group has connected, the period starts at most 60 seconds later, with
-  whoever is connected by then;
-* the live monitor's *Start now* button (``POST
-  /redwood/monitor/session/<code>/start/``, admin login): the same, at once.
-
-Either way the period starts exactly as usual (``when_all_players_ready``
-runs once; a DecisionGroup's initial map holds every member's
-``initial_decision()``, the absent ones' too), and the group's record gets a
-server event on channel ``redwood``::
-
-    {"event": "started_without", "absent": ["<code>", ...], "reason": "timeout" | "admin"}
-
-A member who connects later joins the running period (the server replays
-``period_start`` and the current map), like a member who reconnects.
-
-The start is a scheduler timer of kind ``absent_start`` (runtime runs it on
-its database thread); the admin action only schedules it, due at once, so
-that every start of a group goes through the same place.
+``START_WITHOUT_ABSENT_AFTER`` (docs/configuration.rst) starts a group's
+period that long after its first member connected; the live monitor's *Start
+now* and an experimenter's own code order it at once with ``request_start``.
+The policy lives in ``otree_redwood.engine.absent``, the start itself in
+``otree_redwood.engine.actions``.
 """
-import logging
+from .engine.absent import request_start, wait_seconds
+from .engine.actions import start_without_absent
 
-from . import conf, groups, keys, messaging, protocol, redis_conn, timers
-
-logger = logging.getLogger(__name__)
-
-TIMER_KIND = "absent_start"
-
-
-def _force_key(gk):
-    return keys.absent_force(gk)
-
-
-def _armed_key(gk):
-    return keys.absent_armed(gk)
-
-
-def timer_id(gk):
-    return keys.absent_timer(gk)
-
-
-def wait_seconds():
-    """The START_WITHOUT_ABSENT_AFTER setting as seconds, or None (wait for everyone)."""
-    raw = conf.get("START_WITHOUT_ABSENT_AFTER")
-    if raw is None or raw == "":
-        return None
-    try:
-        value = float(raw)
-    except (TypeError, ValueError):
-        logger.error("REDWOOD['START_WITHOUT_ABSENT_AFTER'] must be a number of seconds or None, not %r", raw)
-        return None
-    return max(0.0, value)
-
-
-def may_start(info, connected_codes):
-    """Called by lifecycle.ready_phase when some member is not connected.
-
-    True when the period may start anyway (a start without the absent
-    members was ordered); else arms the timeout on the group's first
-    connect, when the setting asks for one, and returns False.
-    """
-    r = redis_conn.get_sync()
-    if r.exists(_force_key(info.gk)):
-        return True
-    after = wait_seconds()
-    if after is not None and connected_codes and r.set(_armed_key(info.gk), "1", nx=True):
-        timers.schedule_sync(timer_id(info.gk), TIMER_KIND, info.gk, protocol.now_ms() + after * 1000.0,
-                             data={"reason": "timeout"})
-    return False
-
-
-def request_start(app_name, group_pk, reason="admin"):
-    """Order a start without the absent members, at once (the admin action).
-
-    Only schedules it: the scheduler of a server process runs it.  Returns
-    False when the group's period has already started.
-    """
-    group = groups.load_group(app_name, group_pk)
-    if group.ran_ready_function is not None:
-        return False
-    gk = groups.group_key(app_name, group_pk)
-    timers.schedule_sync(timer_id(gk), TIMER_KIND, gk, protocol.now_ms(), data={"reason": reason})
-    return True
-
-
-def run_timer(tick):
-    """The ``absent_start`` timer fired: start the group's period with whoever is there."""
-    try:
-        group = groups.load_by_key(tick.gk)
-    except groups.Refused:
-        logger.warning("start without absent members: the group %s no longer exists", tick.gk)
-        return False
-    reason = (tick.data or {}).get("reason") or "timeout"
-    return start_without_absent(groups.info_for(group), reason)
-
-
-def start_without_absent(info, reason):
-    """Start the period now if it has not started; record who was absent."""
-    from . import lifecycle
-
-    if info.model.objects.filter(pk=info.pk, ran_ready_function__isnull=False).exists():
-        return False
-    connected = set(lifecycle.live_sockets(info).values())
-    absent = [code for code in info.members if code not in connected]
-    redis_conn.get_sync().set(_force_key(info.gk), reason)
-    if not lifecycle.ready_phase(info):
-        return False
-    if absent:
-        logger.warning("group %s started without %s (%s)", info.gk, ", ".join(absent), reason)
-        group = info.model.objects.get(pk=info.pk)
-        messaging.send_sync(group, "redwood", {"event": "started_without", "absent": absent, "reason": reason})
-    return True
+__all__ = ["wait_seconds", "request_start", "start_without_absent"]

@@ -28,7 +28,8 @@ from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf.urls import url
 
-from . import conf, keys, protocol, redis_conn, views
+from . import views
+from .engine import conf, keys, protocol, redis_conn
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def build_snapshot(session_code):
 
     from . import exports
     from .models import Connection, Event
-    from .clock import epoch_ms
+    from .engine.clock import epoch_ms
 
     connected_ids = set(
         Connection.objects.filter(participant__session__code=session_code).values_list("participant_id", flat=True)
@@ -112,7 +113,7 @@ def build_snapshot(session_code):
 def _fill_row(row, g, mine, latest, starts, seqs, connected):
     """Fill one group's row of the snapshot from the stored events (sync)."""
     from .models import DecisionGroup
-    from .clock import epoch_ms
+    from .engine.clock import epoch_ms
 
     state, state_ms = latest.get(g.pk, (None, None))
     row["state"] = state
@@ -140,7 +141,7 @@ def _fill_row(row, g, mine, latest, starts, seqs, connected):
 
 
 def _dt(ms):
-    from .clock import from_epoch_ms
+    from .engine.clock import from_epoch_ms
 
     return from_epoch_ms(ms - 1)
 
@@ -181,7 +182,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
                 return
             # keys carry the database's namespace: look it up off the event loop
             # (a process whose runtime has not started has not read it yet)
-            await _db(redis_conn.namespace)()
+            await _db(keys.namespace)()
             import redis.asyncio as aredis
 
             # its own connection: subscribing holds it for the life of the socket
@@ -238,7 +239,7 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         if msg["type"] != "pmessage" or not channel.startswith(self.bus_prefix):
             return
         app_name, _, pk = channel[len(self.bus_prefix):].rpartition(":")
-        from .messaging import split_bus_message
+        from .engine.messaging import split_bus_message
 
         recipient, frame = split_bus_message(data)
         text = '{"type":"frame","app":%s,"group":%s,"recipient":%s,"frame":%s}' % (

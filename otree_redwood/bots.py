@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 
-from . import client_rules
+from .engine import client_rules
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ class GroupPlay:
 
 def socket_path(app_name, group_pk, code):
     """The URL path (with the signed token) of one member's socket."""
-    from . import protocol
+    from .engine import protocol
     from .groups import socket_token
 
     return protocol.socket_path(app_name, group_pk, code, token=socket_token(code, app_name, group_pk))
@@ -395,7 +395,7 @@ async def aplay_group(app_name, group_pk, members, strategy=None, *, rate=DEFAUL
     server's base URL.  ``progress``: print a line every that many seconds
     while the period runs (``label``: how the line names the group).
     """
-    from . import runtime
+    from .engine import runtime
 
     members = [_as_member(m) for m in members]
     if not members:
@@ -513,7 +513,7 @@ async def aplay_groups(plays, **common):
     :func:`aplay_group` arguments (``app_name``, ``group_pk``, ``members``,
     ...); ``common`` holds the arguments they share.  Returns the
     :class:`GroupPlay` list in the same order."""
-    from . import runtime
+    from .engine import runtime
 
     own_runtime = common.get("server") is None and not runtime.get_runtime().started
     if common.get("server") is None:
@@ -656,7 +656,7 @@ def isolate_private_database():
     from django.conf import settings
     from django.db import connection
 
-    from . import conf
+    from .engine import conf
 
     if _isolated_prefix is not None:
         return _isolated_prefix
@@ -680,7 +680,7 @@ def _in_test_environment():
 
 def _delete_prefix(prefix):
     try:
-        from . import redis_conn
+        from .engine import redis_conn
 
         r = redis_conn.get_sync()
         batch = []

@@ -14,7 +14,8 @@ import hashlib
 
 from django.conf import settings
 
-from . import groups, keys, protocol, redis_conn
+from . import groups
+from .engine import keys, protocol, redis_conn
 
 #: How long a binding lasts (seconds): longer than any session.
 BINDING_TTL = 7 * 24 * 3600

@@ -8,7 +8,7 @@ import sys
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 
-from . import conf
+from .engine import conf
 
 
 def _is_production():

@@ -1,7 +1,7 @@
 """The participant's WebSocket: ``/redwood/app-name/<app>/group/<pk>/participant/<code>/``.
 
 The consumer is async end to end.  It validates each frame, answers pings,
-and hands every valid message to the process's pipeline (runtime.py), which
+and hands every valid message to the process's pipeline (engine/runtime.py), which
 stores it and runs the group's handler.  What the server sends to the socket
 goes through a per-socket outbox drained by its own task, so one slow client
 never holds up the others; when an outbox backs up, superseded
@@ -16,7 +16,8 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import browser_binding, conf, groups, lifecycle, protocol, runtime
+from . import browser_binding, dbthreads, groups
+from .engine import conf, lifecycle, protocol, runtime
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +41,12 @@ def parse_seq(raw):
     return value if value <= MAX_SEQ else None
 
 
-# The handshake's database work, beside the pipeline (runtime.handshake_sync),
+# The handshake's database work, beside the pipeline (dbthreads.handshake_sync),
 # done for all the sockets that connected meanwhile at once: a lab starting
 # costs a few queries per batch of sockets, not a few per socket.
-_authorize = runtime.handshake_batch(groups.authorize_many)
-_connect = runtime.handshake_batch(lifecycle.connect_many)
-_ready = runtime.handshake_batch(lifecycle.ready_many)
+_authorize = dbthreads.handshake_batch(groups.authorize_many)
+_connect = dbthreads.handshake_batch(lifecycle.connect_many)
+_ready = dbthreads.handshake_batch(lifecycle.ready_many)
 
 # a socket with this many messages waiting in the pipeline stops being read
 # (TCP pushes back on that client) until the pipeline catches up
@@ -55,7 +56,7 @@ MAX_PENDING_PER_SOCKET = 200
 class RedwoodConsumer(AsyncWebsocketConsumer):
     """One participant's socket in one group."""
 
-    # no channel layer: group delivery goes through the Redis bus (runtime.py)
+    # no channel layer: group delivery goes through the Redis bus (engine/runtime.py)
     channel_layer_alias = "__otree_redwood_no_layer__"
 
     info = None

@@ -31,7 +31,7 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
 
-from . import conf
+from .engine import conf
 
 logger = logging.getLogger(__name__)
 
@@ -271,7 +271,7 @@ def iter_event_rows(session_code=None, chunk_size=CHUNK_SIZE):
     """
     import json
 
-    from .clock import epoch_ms
+    from .engine.clock import epoch_ms
 
     lookups = _Lookups(session_code)
     counters = {}

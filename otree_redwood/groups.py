@@ -1,8 +1,8 @@
-"""What the server needs to know about a group, looked up once per connect.
+"""The oTree 3 host's groups: finding them, who may connect, and their GroupInfo.
 
-``GroupInfo`` is a plain snapshot (no ORM objects) so the async hot path can
-use it without touching the database: the group's Redis keys, its members,
-and the answers of its hooks (period length, sub-periods, rate limit).
+``GroupInfo`` (engine/groupinfo.py) is a plain snapshot, so the async hot
+path can use it without touching the database; this module builds it from
+Django models, caches it, and checks each socket's URL and token.
 """
 import logging
 import threading
@@ -11,22 +11,15 @@ from django.contrib.contenttypes.models import ContentType
 from django.core import signing
 from django.utils.crypto import constant_time_compare
 
-from . import keys, protocol
+from .engine import protocol
+from .engine.errors import Refused  # noqa: F401  (raised here; the consumers catch it from here)
+from .engine.groupinfo import GroupInfo, group_key
 
 logger = logging.getLogger(__name__)
 
 _TOKEN_SALT = "otree_redwood.socket"
 _cache = {}
 _cache_lock = threading.Lock()
-
-
-class Refused(Exception):
-    """A socket that may not connect: close ``code`` with ``reason``."""
-
-    def __init__(self, code, reason):
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
 
 
 def socket_token(participant_code, app_name, group_pk):
@@ -41,35 +34,6 @@ def check_token(token, participant_code, app_name, group_pk):
     return constant_time_compare(token, socket_token(participant_code, app_name, group_pk))
 
 
-def group_key(app_name, group_pk):
-    return "%s:%s" % (app_name, group_pk)
-
-
-class GroupInfo:
-    """Snapshot of one group for the real-time layer."""
-
-    __slots__ = (
-        "app_name", "pk", "gk", "model", "ct_id", "session_code", "bus",
-        "members", "period_length", "num_subperiods", "rate_limit",
-        "post_round_delay", "is_decision_group", "fast_decisions", "custom_subperiod_tick", "handlers", "server_only",
-        "seq_key", "decisions_key", "ratelimit_key", "sockets_key", "ratelimit_timer", "decide_keys",
-    )
-
-    def __init__(self, **kw):
-        for name in self.__slots__:
-            setattr(self, name, kw.get(name))
-        # Redis keys of this group, made once (the hot path uses them per message)
-        self.seq_key = keys.group_seq(self.gk)
-        self.decisions_key = keys.group_decisions(self.gk)
-        self.ratelimit_key = keys.group_ratelimit(self.gk)
-        self.sockets_key = keys.group_sockets(self.gk)
-        self.ratelimit_timer = keys.ratelimit_timer(self.gk)
-        self.decide_keys = [
-            self.decisions_key, self.seq_key, self.ratelimit_key, keys.timer_set(),
-            keys.group_timers(self.gk), keys.timer_hash(self.ratelimit_timer),
-        ]
-
-
 def get_group_model(app_name):
     """The Group model of an oTree app, or None when the app is unknown."""
     from django.apps import apps
@@ -82,10 +46,6 @@ def get_group_model(app_name):
         return config.get_model("Group")
     except LookupError:
         return None
-
-
-def _bus_channel(session_code, app_name, pk):
-    return keys.group_bus(session_code, app_name, pk)
 
 
 def _handler_channels(model):
@@ -138,7 +98,6 @@ def build_info(group, members=None, session_code=None):
         model=model,
         ct_id=ContentType.objects.get_for_model(model).id,
         session_code=session_code,
-        bus=_bus_channel(session_code, app_name, group.pk),
         members=members,
         period_length=_hook("period_length"),
         num_subperiods=_hook("num_subperiods") if is_decision else None,
@@ -149,6 +108,7 @@ def build_info(group, members=None, session_code=None):
         custom_subperiod_tick=custom_tick,
         handlers=handlers,
         server_only=frozenset(getattr(model, "server_only_channels", ()) or ()),
+        default_disconnect_hook=model.when_player_disconnects is Group.when_player_disconnects,
     )
     with _cache_lock:
         _cache[info.gk] = info
@@ -204,6 +164,11 @@ def info_for(group):
 
 def cached(app_name, group_pk):
     return _cache.get(group_key(app_name, group_pk))
+
+
+def cached_key(gk):
+    """The cached GroupInfo of a group key ``"app:pk"``, or None."""
+    return _cache.get(gk)
 
 
 def load_group(app_name, group_pk, lock=False):

@@ -51,7 +51,7 @@ def install():
             self.scope = scope
 
         async def __call__(self, receive, send):
-            from . import runtime
+            from .engine import runtime
 
             async def wrapped_receive():
                 message = await receive()

@@ -24,8 +24,9 @@ logger = logging.getLogger(__name__)
 # server start) name the missing setting instead of a bare TemplateDoesNotExist.
 from . import checks  # noqa: E402,F401
 
-# the time helpers live in clock.py; importable from here as in 1.0
-from .clock import epoch_ms, from_epoch_ms  # noqa: E402,F401
+# the time helpers live in engine/clock.py; importable from here as in 1.0
+from .engine import actions, decisions, host, lifecycle, livestate, messaging  # noqa: E402
+from .engine.clock import epoch_ms, from_epoch_ms  # noqa: E402,F401
 
 
 class Event(models.Model):
@@ -242,8 +243,6 @@ class Group(BaseGroup):
 
     def send(self, channel, payload):
         """Store an Event on ``channel`` and broadcast it to the whole group."""
-        from . import messaging
-
         return messaging.send_sync(self, channel, payload)
 
     def send_to(self, player, channel, payload):
@@ -252,8 +251,6 @@ class Group(BaseGroup):
         ``player`` is a Player, a Participant or a participant code.  Other
         members never receive it; it is replayed to that member alone.
         """
-        from . import messaging
-
         return messaging.send_sync(self, channel, payload, recipient=player)
 
     def _state_time(self, state):
@@ -307,29 +304,26 @@ class DecisionGroup(Group):
     def when_all_players_ready(self):
         """Sets each member's decision from ``player.initial_decision()``; starts sub-periods."""
         super().when_all_players_ready()
-        decisions = {}
+        initial_map = {}
         # the participants come with the players (one query, not one per
         # member: a lab whose groups all start at once felt it)
         for player in self.player_set.select_related("participant").order_by("id_in_group"):
             initial = getattr(player, "initial_decision", None)
-            decisions[player.participant.code] = initial() if callable(initial) else None
-        self.group_decisions = decisions
-        self.subperiod_group_decisions = dict(decisions)
+            initial_map[player.participant.code] = initial() if callable(initial) else None
+        self.group_decisions = initial_map
+        self.subperiod_group_decisions = dict(initial_map)
         self.save()
-        from . import timers
-
-        timers.start_subperiods(self)
+        actions.start_subperiods(self)
 
     def _redwood_json_saved(self, names):
         if "group_decisions" in names:
-            from . import state
-
             # A map the app changed itself during the period (a 0.9.x-style
             # handler that sets group_decisions and _group_decisions_updated,
             # then saves) counts as a change: under a rate limit the next
             # grid tick broadcasts it, as 0.9.x's tick did.
             by_app = self.ran_ready_function is not None and getattr(self, "_redwood_t0", None) is None
-            state.store_decisions_sync(self, self.group_decisions or {}, changed=by_app)
+            livestate.store_decisions_sync(host.current().info_for(self), self.group_decisions or {},
+                                           changed=by_app)
 
     def _subperiod_tick(self, current_interval, intervals):
         """End of sub-period ``current_interval`` (from 0) of ``intervals``.
@@ -341,9 +335,7 @@ class DecisionGroup(Group):
         """
         import json
 
-        from . import groups, lifecycle, state
-
-        seq, map_json = state.snapshot_sync(groups.info_for(self))
+        seq, map_json = livestate.snapshot_sync(host.current().info_for(self))
         if seq is None:
             return
         lifecycle.write_subperiod(self, seq, map_json)
@@ -358,13 +350,11 @@ class DecisionGroup(Group):
         A decision that arrives before :meth:`when_all_players_ready` has run
         is ignored, as in 0.9.x (the Event itself is stored).
         """
-        from . import state
-
         if not self.ran_ready_function:
             logger.warning("ignoring decision of %s in group %s before when_all_players_ready",
                            event.participant.code, self.pk)
             return
-        state.apply_decision_sync(self, event.participant.code, event.value)
+        decisions.apply_decision_sync(self, event.participant.code, event.value)
 
     def get_group_decisions_events(self):
         """Every ``group_decisions`` Event of this group, oldest first."""

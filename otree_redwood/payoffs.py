@@ -240,7 +240,7 @@ def integrate(series, payoff_fn, codes=None, average=False):
 
 def group_rows(group):
     """``(timestamp_ms, channel, value)`` of a group's state and map events."""
-    from .clock import epoch_ms
+    from .engine.clock import epoch_ms
 
     events = group.events.filter(channel__in=("state", "group_decisions")).order_by("timestamp", "id")
     return [(epoch_ms(e.timestamp), e.channel, e.value) for e in events]
@@ -257,7 +257,7 @@ def group_series(group, end=None):
     ``end`` (a datetime or ms) stands in for ``period_end`` while the period
     runs; by default a period that has not ended yet is taken up to now.
     """
-    from .clock import now_ms
+    from .engine.clock import now_ms
 
     rows = group_rows(group)
     if not any(ch == "state" and v == "period_start" for _, ch, v in rows):

@@ -1,5 +1,5 @@
 """Helpers kept from otree-redwood 0.9.x."""
-from . import timers
+from .engine import actions, timers
 
 __all__ = ["DiscreteEventEmitter"]
 
@@ -32,7 +32,7 @@ class DiscreteEventEmitter:
     def start(self):
         """Schedule the ticks (once; a second call does nothing)."""
         if self.timer_id is None:
-            self.timer_id, self._gk, self._owner = timers.schedule_emitter(
+            self.timer_id, self._gk, self._owner = actions.schedule_emitter(
                 self.group, self.interval, self.period_length, self.callback, self.start_immediate
             )
         return self.timer_id

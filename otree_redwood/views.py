@@ -26,7 +26,8 @@ from django.db.models.functions import Cast
 from django.http import Http404, HttpResponseForbidden, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
 
-from . import conf, exports, protocol
+from . import exports
+from .engine import conf, protocol
 from .exports import AppSpecificExportCSV  # noqa: F401  (the 0.9.x name lives here)
 
 # the 0.9.x name; the rest of this module is the admin pages of this package
@@ -102,7 +103,7 @@ def iter_session_json(session_code, piece_events=500):
     from otree.models import Participant
 
     from .models import Event
-    from .clock import epoch_ms
+    from .engine.clock import epoch_ms
 
     codes = dict(Participant.objects.filter(session__code=session_code).values_list("id", "code"))
     yield "{"
@@ -177,7 +178,8 @@ def start_now_api(request, session_code):
     ``{"scheduled": true}``, or ``{"scheduled": false, "reason": ...}`` when
     the period has already started.
     """
-    from . import absent, groups as group_lookup
+    from . import groups as group_lookup
+    from .engine import absent
 
     if request.method != "POST":
         return JsonResponse({"error": "POST app=<app name>&group=<group pk>"}, status=405)

@@ -94,7 +94,7 @@ def redis_db(redis_server):
     """The in-process tests' Redis database, empty at the start of the test."""
     import redis
 
-    from otree_redwood import redis_conn
+    from otree_redwood.engine import redis_conn
 
     client = redis.Redis.from_url(redis_server.url(0))
     client.flushdb()
@@ -143,7 +143,7 @@ async def ws(redis_db):
     yield connect
     for c in clients:
         await c.close()
-    from otree_redwood import runtime
+    from otree_redwood.engine import runtime
 
     rt = runtime._runtimes.get(asyncio.get_event_loop())
     if rt is not None:

@@ -124,7 +124,7 @@ def group_members(session, app_name="decision_demo"):
 
 
 def socket_path(app_name, group_pk, code, token=True, seq=None):
-    from otree_redwood import protocol
+    from otree_redwood.engine import protocol
     from otree_redwood.groups import socket_token
 
     return protocol.socket_path(app_name, group_pk, code,

@@ -3,7 +3,7 @@ import asyncio
 
 from asgiref.sync import sync_to_async
 
-from otree_redwood import absent, timers
+from otree_redwood.engine import absent, timers
 from otree_redwood.groups import group_key
 from otree_redwood.models import Event
 from tests.test_consumer import APP, eventually, events_of

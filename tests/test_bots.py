@@ -15,7 +15,7 @@ pytestmark = pytest.mark.usefixtures("example_configs_installed")
 
 
 def _db(fn):
-    from otree_redwood import runtime
+    from otree_redwood.engine import runtime
 
     return runtime.db_sync(fn)()
 

@@ -73,7 +73,7 @@ async def test_polymer_bindings_to_the_components_in_both_directions(chromium, s
 
 async def _decisions_of(code):
     """The `decisions` values stored for participant `code`, and the group's map, from the database."""
-    from otree_redwood import runtime
+    from otree_redwood.engine import runtime
 
     def read():
         from legacy_components.models import Group

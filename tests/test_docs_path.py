@@ -79,7 +79,7 @@ def readers_env(bin_dir):
 
 
 def stop_embedded_redis(folder):
-    from otree_redwood import embedded_redis
+    from otree_redwood.engine import embedded_redis
 
     for redwood in glob.glob(os.path.join(folder, "**", ".redwood"), recursive=True):
         embedded_redis.stop(redwood, force=True)

@@ -6,7 +6,7 @@ import time
 import pytest
 import websockets
 
-from otree_redwood import redis_conn, timers
+from otree_redwood.engine import keys, protocol, redis_conn, timers
 from otree_redwood.models import epoch_ms
 from tests import harness
 from tests.test_consumer import APP, events_of
@@ -150,7 +150,7 @@ async def test_two_processes_share_groups_and_fire_each_tick_once(server, make_s
         await first.wait_for(lambda m: m["channel"] == "group_decisions" and m["payload"].get(b) == 0.42)
         # 10 groups x 40 ticks at 20 Hz, claimed by whichever process is first
         n = 40
-        first_ms = timers.protocol.now_ms() + 300
+        first_ms = protocol.now_ms() + 300
         for gpk, _ in groups[10:]:
             gk = "%s:%s" % (APP, gpk)
             timers.schedule_sync("sp:" + gk, "subperiod", gk, first_ms, 50.0, n)
@@ -165,7 +165,7 @@ async def test_two_processes_share_groups_and_fire_each_tick_once(server, make_s
             ticks = events_of(gpk, "group_decisions")
             assert len(ticks) == n
             assert len({e.seq for e in ticks}) == n
-        late = [float(x.decode().rsplit("|", 1)[1]) for x in shared_redis.lrange(redis_conn.key("lateness"), 0, -1)]
+        late = [float(x.decode().rsplit("|", 1)[1]) for x in shared_redis.lrange(keys.key("lateness"), 0, -1)]
         assert len(late) == len(groups[10:]) * n
         assert min(late) >= 0  # no tick fired before it was due
     finally:

@@ -152,7 +152,7 @@ def test_market_refuses_orders_against_role_limit_or_units():
 
 
 def _db(fn):
-    from otree_redwood import runtime
+    from otree_redwood.engine import runtime
 
     return runtime.db_sync(fn)()
 

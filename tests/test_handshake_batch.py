@@ -3,7 +3,7 @@ handled together (consumers.py, runtime.handshake_batch), and each socket
 still gets exactly its own answer, in its own order."""
 import asyncio
 
-from otree_redwood import protocol
+from otree_redwood.engine import protocol
 from otree_redwood.models import Event
 
 APP = "decision_demo"

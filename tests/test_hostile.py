@@ -238,7 +238,7 @@ async def test_a_broken_redis_key_of_one_group_fails_only_that_group(make_sessio
         await cl.recv_until(lambda m: m["channel"] == "group_decisions")
     import redis
 
-    from otree_redwood import redis_conn
+    from otree_redwood.engine import redis_conn
 
     r = redis.Redis.from_url(redis_conn.redis_url())
     key = groups_mod.cached(APP, g1).decisions_key

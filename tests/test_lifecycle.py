@@ -4,7 +4,7 @@ import threading
 
 import pytest
 
-from otree_redwood import redis_conn
+from otree_redwood.engine import keys, redis_conn
 from otree_redwood.models import Event
 from tests.test_consumer import APP, eventually, events_of, started_pair
 
@@ -51,12 +51,12 @@ async def test_sockets_of_dead_process_do_not_count(make_session, ws):
     (gpk, (a, b)), = groups
     from otree_redwood.groups import group_key
 
-    redis_conn.get_sync().hset(redis_conn.key("sock", group_key(APP, gpk)), "deadbeef", "%s|dead-process" % b)
+    redis_conn.get_sync().hset(keys.key("sock", group_key(APP, gpk)), "deadbeef", "%s|dead-process" % b)
     ca = await ws(APP, gpk, a)
     assert [m for m in await ca.drain(0.5) if m["channel"] == "state"] == []
     await ws(APP, gpk, b)
     await ca.recv_until(lambda m: m["channel"] == "state")
-    assert not redis_conn.get_sync().hexists(redis_conn.key("sock", group_key(APP, gpk)), "deadbeef")
+    assert not redis_conn.get_sync().hexists(keys.key("sock", group_key(APP, gpk)), "deadbeef")
 
 
 async def test_latest_state_replayed_first_on_reconnect(make_session, ws):
@@ -277,7 +277,7 @@ async def test_runtime_start_tunes_the_garbage_collector(make_session, ws, monke
     """Once per process: objects of the started server frozen, collections less often."""
     import gc
 
-    from otree_redwood import gctune
+    from otree_redwood.engine import gctune
 
     # the test process runs with GC_TUNING off (conftest): the collector is
     # tuned here and put back afterwards, not frozen for every later test

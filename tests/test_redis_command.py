@@ -19,7 +19,7 @@ def embedded_dir(monkeypatch):
     monkeypatch.setenv("REDWOOD_EMBEDDED_REDIS_DIR", folder)
     monkeypatch.delenv("REDWOOD_REDIS_URL", raising=False)
     yield folder
-    from otree_redwood import embedded_redis
+    from otree_redwood.engine import embedded_redis
 
     embedded_redis.stop(folder, force=True)
     shutil.rmtree(folder, ignore_errors=True)
@@ -56,7 +56,7 @@ def command(*args):
 
 
 def start_embedded():
-    from otree_redwood import redis_conn
+    from otree_redwood.engine import redis_conn
 
     url = redis_conn.ensure_embedded()
     return redis.Redis(unix_socket_path=url[len("unix://"):])
@@ -157,7 +157,7 @@ def test_a_configured_redis_url_is_named(embedded_dir, redis_server, monkeypatch
 
 def test_a_project_folder_too_deep_for_a_unix_socket_still_gets_its_redis(monkeypatch):
     """A socket path over ~107 bytes cannot be bound: the socket moves to the temp folder."""
-    from otree_redwood import embedded_redis, redis_conn
+    from otree_redwood.engine import embedded_redis, redis_conn
 
     top = tempfile.mkdtemp(prefix="rw-deep-")
     folder = os.path.join(top, *(["a-rather-long-folder-name"] * 5), ".redwood")

@@ -1,7 +1,7 @@
 """Timers in Redis: period end, sub-periods, rate limits, emitters (in process)."""
 import asyncio
 
-from otree_redwood import redis_conn, timers
+from otree_redwood.engine import keys, protocol, redis_conn, timers
 from otree_redwood.models import epoch_ms
 from tests.test_consumer import APP, events_of, started_pair
 
@@ -50,7 +50,7 @@ async def test_subperiods_tick_exactly_n_times(make_session, ws, monkeypatch):
     assert ticks == sorted(ticks)
     # and the ticks were due on the exact grid start + k * 300 ms (no drift)
     t0 = epoch_ms(evs[0].timestamp)
-    records = redis_conn.get_sync().lrange(redis_conn.key("lateness"), 0, -1)
+    records = redis_conn.get_sync().lrange(keys.key("lateness"), 0, -1)
     due = sorted(float(x.decode().split("|")[2]) for x in records
                  if x.decode().startswith("subperiod|sp:%s:%s|" % (APP, gpk)))
     assert [round(d - t0) for d in due] == [300, 600, 900]
@@ -77,7 +77,7 @@ async def test_rate_limit_caps_broadcasts_and_sends_the_last(make_session, ws, m
     # as in 0.9.x: broadcasts on a fixed grid of 200 ms from the period start,
     # at most one per grid tick, and only when something changed
     t0 = epoch_ms(Group.objects.get(pk=gpk).get_start_time())
-    due = [float(x.decode().split("|")[2]) for x in redis_conn.get_sync().lrange(redis_conn.key("lateness"), 0, -1)
+    due = [float(x.decode().split("|")[2]) for x in redis_conn.get_sync().lrange(keys.key("lateness"), 0, -1)
            if x.decode().startswith("ratelimit|rl:%s:%s|" % (APP, gpk))]
     # (due times are recorded to 0.1 ms)
     assert due and all(abs((d - t0) - 200 * round((d - t0) / 200)) < 0.2 and d > t0 for d in due), (t0, due)
@@ -148,7 +148,7 @@ def test_claim_is_exactly_once_across_concurrent_claimers(redis_db):
     """Two claimers racing on the same due ticks never get the same (id, k)."""
     import threading
 
-    now = timers.protocol.now_ms()
+    now = protocol.now_ms()
     for i in range(50):
         timers.schedule_sync("em:test:%d" % i, "emitter", "test:%d" % i, now - 1000, 1.0, 20, {"intervals": 20})
     r = redis_conn.get_sync()
@@ -158,7 +158,7 @@ def test_claim_is_exactly_once_across_concurrent_claimers(redis_db):
 
     def worker():
         while True:
-            flat = claim(keys=[timers.zset_key()], args=[repr(timers.protocol.now_ms()), 7,
+            flat = claim(keys=[timers.zset_key()], args=[repr(protocol.now_ms()), 7,
                                                         timers.hash_prefix(), timers.group_set_prefix()])
             ticks = timers.parse_claim(flat)
             if not ticks and not r.zcard(timers.zset_key()):
@@ -178,7 +178,7 @@ def test_claim_is_exactly_once_across_concurrent_claimers(redis_db):
 
 def test_overdue_periodic_timer_keeps_its_grid(redis_db):
     """Tick k is due at first + k*interval, however late it is claimed."""
-    now = timers.protocol.now_ms()
+    now = protocol.now_ms()
     timers.schedule_sync("em:grid", "emitter", "grid:1", now - 10000, 100.0, 5, {"intervals": 5})
     r = redis_conn.get_sync()
     claim = r.register_script(timers.CLAIM_LUA)
@@ -213,7 +213,7 @@ def test_group_infos_of_a_session_are_built_in_a_few_queries(make_session):
 
 async def test_lost_period_end_is_repaired_by_a_reconnect(make_session, ws, monkeypatch):
     """A period end claimed by a process that died before running it is not lost for good."""
-    from otree_redwood import lifecycle
+    from otree_redwood.engine import lifecycle
 
     monkeypatch.setattr(lifecycle, "PERIOD_END_GRACE", 0.2)
     _, gpk, a, b, ca, cb = await started_pair(make_session, ws, period_length=0.5)
@@ -237,14 +237,14 @@ async def test_lost_period_end_is_repaired_by_a_reconnect(make_session, ws, monk
 
 async def test_stop_runs_the_ticks_it_claimed(make_session):
     """A stopping server finishes the ticks it took from Redis: none is lost."""
-    from otree_redwood import runtime
+    from otree_redwood.engine import runtime
 
     session, members = make_session(APP, 2)
     (gpk, _), = members
     gk = "%s:%s" % (APP, gpk)
     n = 3000
     # every tick overdue: claimed 1,000 at a time
-    timers.schedule_sync("sp:" + gk, "subperiod", gk, timers.protocol.now_ms() - 60000, 1.0, n)
+    timers.schedule_sync("sp:" + gk, "subperiod", gk, protocol.now_ms() - 60000, 1.0, n)
     rt = await runtime.ensure_started()
     await asyncio.sleep(0.05)
     await rt.stop()

@@ -11,7 +11,7 @@ counts, without changing what the server does:
 * rows passed to ``executemany``;
 * database commits (``BaseDatabaseWrapper._commit``: explicit transactions;
   a statement run in autocommit mode is not counted here);
-* the pipeline figures of otree_redwood.runtime (batches, items, inbound,
+* the pipeline figures of otree_redwood.engine.runtime (batches, items, inbound,
   published) once the runtime is loaded.
 
 With ``REDWOOD_BENCH_PROBE_TIMING=1`` it also times (diagnostics, a little
@@ -177,7 +177,7 @@ def _timing_summary():
 
 
 def _runtime_stats():
-    rt_mod = sys.modules.get("otree_redwood.runtime")
+    rt_mod = sys.modules.get("otree_redwood.engine.runtime")
     out = {"batches": 0, "batch_items": 0, "inbound": 0, "published": 0}
     if rt_mod is None:
         return out
@@ -204,7 +204,7 @@ def _writer():
             }
             data.update(_runtime_stats())
             if os.environ.get("REDWOOD_BENCH_GC_FREEZE") and _state["frozen"] is None:
-                rt_mod = sys.modules.get("otree_redwood.runtime")
+                rt_mod = sys.modules.get("otree_redwood.engine.runtime")
                 if rt_mod is not None and any(getattr(rt, "started", False)
                                               for rt in list(getattr(rt_mod, "_runtimes", {}).values())):
                     import gc
@@ -214,7 +214,7 @@ def _writer():
                     _state["frozen"] = gc.get_freeze_count()
             data["gc_frozen"] = _state["frozen"]
             if _TIMING:
-                rt_mod = sys.modules.get("otree_redwood.runtime")
+                rt_mod = sys.modules.get("otree_redwood.engine.runtime")
                 if rt_mod is not None and not _state["patched"] and "otree_redwood.consumers" in sys.modules:
                     _patch_timing(rt_mod)
                 if rt_mod is not None and not _state["lag"]:

@@ -1,6 +1,6 @@
 """Sphinx helpers that keep the docs in step with the code.
 
-* ``.. redwood-settings::`` renders the table of ``otree_redwood.conf.DEFAULTS``
+* ``.. redwood-settings::`` renders the table of ``otree_redwood.engine.conf.DEFAULTS``
   at build time: every key, its default, its environment variable, and the
   meaning taken from the comment above the key in conf.py.  A key without a
   comment is a build warning (an error under ``-W``).
@@ -34,7 +34,7 @@ DOCS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # --------------------------------------------------------------- settings
 def settings_rows():
     """[(key, default, comment)] of conf.DEFAULTS, in source order."""
-    from otree_redwood import conf
+    from otree_redwood.engine import conf
 
     source = inspect.getsource(conf)
     lines = source.splitlines()
@@ -69,7 +69,7 @@ def _default_text(value):
 
 
 def _env_text(key, value):
-    from otree_redwood import conf
+    from otree_redwood.engine import conf
 
     if key in conf._BOOL_KEYS or isinstance(value, bool):
         kind = "boolean"
@@ -109,7 +109,7 @@ class SettingsTable(Directive):
                 "     - %s" % (comment or "(undocumented)"),
             ]
         node = nodes.container()
-        self.state.nested_parse(StringList(text, source="otree_redwood/conf.py"), self.content_offset, node)
+        self.state.nested_parse(StringList(text, source="otree_redwood/engine/conf.py"), self.content_offset, node)
         return node.children
 
 
@@ -172,7 +172,8 @@ class OptionalImage(Directive):
 # ------------------------------------------------------- facts of the code
 def _facts():
     """{docname: [(what, literal that must appear in the page)]}."""
-    from otree_redwood import checks, protocol
+    from otree_redwood import checks
+    from otree_redwood.engine import protocol
 
     check_ids = sorted(set(re.findall(r'id="(otree_redwood\.[EW]\d{3})"', inspect.getsource(checks))))
     close_codes = sorted(

@@ -1,7 +1,8 @@
 """WebSocket routes that oTree adds to its router (EXTENSION_APPS)."""
 from django.conf.urls import url
 
-from otree_redwood import admin_consumers, consumers, lifespan, protocol
+from otree_redwood import admin_consumers, consumers, lifespan
+from otree_redwood.engine import protocol
 
 websocket_routes = [url(protocol.SOCKET_ROUTE, consumers.RedwoodConsumer)]
 

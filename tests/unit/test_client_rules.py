@@ -1,11 +1,11 @@
-"""Bots see what pages see: the shared vectors through otree_redwood.client_rules."""
+"""Bots see what pages see: the shared vectors through otree_redwood.engine.client_rules."""
 import json
 import os
 import random
 
 import pytest
 
-from otree_redwood import client_rules
+from otree_redwood.engine import client_rules
 
 VECTORS = json.load(open(os.path.join(os.path.dirname(__file__), "..", "data", "client_rules.json")))
 

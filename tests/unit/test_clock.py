@@ -3,7 +3,7 @@ import datetime
 import os
 import time
 
-from otree_redwood import clock
+from otree_redwood.engine import clock
 
 
 def test_epoch_ms_is_utc_for_aware_naive_and_offset_datetimes():

@@ -2,7 +2,7 @@
 import pytest
 from django.test import override_settings
 
-from otree_redwood import conf
+from otree_redwood.engine import conf
 
 
 def test_defaults_env_and_dict_in_that_order(monkeypatch):

@@ -1,7 +1,7 @@
 """What the scheduler reads back from its claim script (no Redis needed)."""
 import json
 
-from otree_redwood import timers
+from otree_redwood.engine import timers
 
 
 def test_claim_reply_gives_ticks_and_next_due_time():

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from otree_redwood import protocol
+from otree_redwood.engine import protocol
 from tests import harness
 
 SOCKET_JS = os.path.join(harness.ROOT, "otree_redwood", "static", "otree-redwood", "src", "lib", "socket.js")

@@ -31,7 +31,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, action, force, **options):
-        from otree_redwood import conf, embedded_redis
+        from otree_redwood.engine import conf, embedded_redis
 
         url = conf.get("REDIS_URL")
         if url:

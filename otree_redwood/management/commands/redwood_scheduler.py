@@ -14,7 +14,7 @@ class Command(BaseCommand):
     help = "Run the otree-redwood timer scheduler (period ends, sub-periods, rate limits, emitters)."
 
     def handle(self, *args, **options):
-        from otree_redwood import runtime
+        from otree_redwood.engine import runtime
 
         loop = asyncio.get_event_loop()
         stop = asyncio.Event()

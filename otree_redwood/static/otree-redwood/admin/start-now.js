@@ -1,6 +1,6 @@
 // "Start now" on the live monitor (templates/otree_redwood/monitor.html):
 // a button on each group whose period has not started, which starts it
-// without the members who are not connected (views.start_now_api, absent.py).
+// without the members who are not connected (views.start_now_api, engine/absent.py).
 // It watches the cards that monitor.js renders (their data-state) and adds
 // or removes its button; it does not touch anything else of the page.
 const config = JSON.parse(document.getElementById('redwood-page-config').textContent);

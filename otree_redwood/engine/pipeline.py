@@ -13,12 +13,9 @@ import collections
 import logging
 import time
 
-from django.db import transaction
 from redis import exceptions as redis_exceptions
 
-from . import absent, conf, messaging, protocol, state, timers
-from .dbthreads import db_sync
-from .hostdb import _dispatch_inbound, _insert_events, _store_decisions, _update_rows
+from . import absent, actions, conf, host, lifecycle, livestate, messaging, protocol, state
 
 logger = logging.getLogger(__name__)
 
@@ -281,7 +278,7 @@ class Pipeline:
                     if i < first[gk] and int(res[0]) > 0:
                         floors[gk] = max(floors.get(gk, 0), int(res[0]))
             logger.warning("redwood: Redis has no state of %d group(s); seeding from the database", len(first))
-            await db_sync(state.seed_groups)([(infos[gk], floors.get(gk, 0)) for gk in first])
+            await db_sync(livestate.seed_groups)([(infos[gk], floors.get(gk, 0)) for gk in first])
             redo = [i for i, (item, _, _, _) in enumerate(calls)
                     if item.info.gk in first and i >= first[item.info.gk]]
             again = await self._run_scripts([calls[i] for i in redo])
@@ -347,8 +344,8 @@ class Pipeline:
         due = sync_items or time.monotonic() - self.row_flushed_at >= ROW_FLUSH_SECONDS
         if rows or (due and self.row_backlog):
             try:
-                with transaction.atomic():
-                    _insert_events(rows)
+                with host.current().atomic():
+                    host.current().insert_events(rows)
                     if due:
                         self._flush_rows()
             except Exception:
@@ -389,8 +386,8 @@ class Pipeline:
         """
         for item, first, end in spans:
             try:
-                with transaction.atomic():
-                    _insert_events(rows[first:end])
+                with host.current().atomic():
+                    host.current().insert_events(rows[first:end])
             except Exception as exc:
                 logger.exception("redwood pipeline: storing a %s item failed", item.kind)
                 item.frames = []
@@ -400,7 +397,7 @@ class Pipeline:
                     )
         if due:
             try:
-                with transaction.atomic():
+                with host.current().atomic():
                     self._flush_rows()
             except Exception:
                 # the row mirrors Redis; the next flush writes the newer map
@@ -414,19 +411,13 @@ class Pipeline:
         """
         backlog, self.row_backlog = self.row_backlog, {}
         self.row_flushed_at = time.monotonic()
-        by_shape = collections.defaultdict(list)
-        for (model, pk), fields in backlog.items():
-            by_shape[(model, tuple(sorted(fields)))].append((pk, fields))
-        for (model, names), rows in by_shape.items():
-            for i in range(0, len(rows), 200):
-                _update_rows(model, names, rows[i:i + 200])
+        if backlog:
+            host.current().update_rows(backlog)
 
     def _outbound(self, rows, row_updates, item, info, seq, map_json, now, subperiod):
-        from .clock import from_epoch_ms
-
         # the map is JSON text from Redis: stored and sent as it is
         value = messaging.RawJSON(map_json)
-        rows.append((from_epoch_ms(now), info.ct_id, info.pk, "group_decisions", None, map_json, seq))
+        rows.append((now, info, "group_decisions", None, map_json, seq))
         fields = row_updates.setdefault((info.model, info.pk), {})
         fields["group_decisions"] = value
         if subperiod:
@@ -437,24 +428,40 @@ class Pipeline:
         item.frames = [(info.bus, messaging.bus_message(None, frame))]
 
     def _run_sync_item(self, item):
+        h = host.current()
         if isinstance(item, Inbound):
-            _dispatch_inbound(item)
+            h.dispatch(item, lifecycle.refresh_live_state)
         elif isinstance(item, TimerTick):
             tick = item.tick
-            with transaction.atomic():
+            with h.atomic():
                 if tick.kind == "period_end":
-                    timers.run_period_end(tick.gk)
+                    actions.run_period_end(tick.gk)
                 elif tick.kind == "emitter":
-                    timers.run_emitter(tick)
+                    actions.run_emitter(tick)
                 elif tick.kind == "subperiod":
-                    timers.run_subperiod(tick)
+                    actions.run_subperiod(tick)
                 elif tick.kind == absent.TIMER_KIND:
-                    absent.run_timer(tick)
+                    actions.run_absent_timer(tick)
                 else:
                     logger.warning("unknown timer kind %r", tick.kind)
         elif isinstance(item, Call):
-            with transaction.atomic():
+            with h.atomic():
                 item.reply = item.fn(*item.args)
+
+
+def db_sync(fn):
+    """``fn`` as an async callable run on the host's database thread, in order."""
+    return host.current().db_sync(fn)
+
+
+def _store_decisions(items):
+    """Commit the ``decisions`` events of a batch (before Redis applies them)."""
+    rows = [(i.t_ms, i.info, "decisions", i.sock.participant_id, i.value_json, None) for i in items]
+    h = host.current()
+    with h.atomic():
+        h.insert_events(rows)
+    for item in items:
+        item.pre_stored = True
 
 
 def _answer_call(item):
@@ -502,17 +509,12 @@ def _fail_item(item):
 
 
 def _cached_info(gk):
-    from . import groups
-
-    app, pk = gk.rsplit(":", 1)
-    return groups.cached(app, pk)
+    return host.current().cached_info(gk)
 
 
 def _load_infos(gks):
     """Build (and cache) the GroupInfo of each group key (and its siblings)."""
-    from . import groups
-
-    groups.build_infos(gks)
+    host.current().build_infos(gks)
     for gk in gks:
         if _cached_info(gk) is None:
             logger.warning("timer for %s: the group no longer exists", gk)

@@ -1,53 +1,101 @@
 """Every Redis key, pub/sub channel and timer id of otree-redwood, in one place.
 
-All live under ``<KEY_PREFIX>:<namespace id>:`` (redis_conn.key), so two
+All live under ``<KEY_PREFIX>:<namespace id>:`` (keys.key), so two
 databases or two projects never share one.  ``gk`` is a group key,
 ``"<app>:<group pk>"``.  Timer ids are members of the timer sets; the
 prefix tells what a timer does.
 """
-from . import redis_conn
+import threading
+
+from . import conf
+
+# The namespace: the id of the database in Redis, which every key carries.
+# The host adapter stores it in its database and says how to load it
+# (set_namespace_loader); the engine only caches it.
+_loader = None
+_namespace = None
+_lock = threading.Lock()
+
+
+def set_namespace_loader(fn):
+    """``fn()`` returns this database's namespace id (made on first use); set by the host."""
+    global _loader
+    _loader = fn
+    forget_namespace()
+
+
+def namespace():
+    """The id of this database in Redis (see the host's RedisNamespace).
+
+    Group primary keys start again at 1 after ``otree resetdb``, and two
+    projects may share one Redis: keys that carry the id of the database
+    they belong to never meet state of another one.
+    """
+    global _namespace
+    ns = _namespace
+    if ns is None:
+        with _lock:
+            if _namespace is None:
+                if _loader is None:
+                    raise RuntimeError("otree-redwood: no host adapter has set the Redis namespace loader")
+                _namespace = _loader()
+            ns = _namespace
+    return ns
+
+
+def forget_namespace():
+    """Look the namespace up again on next use (tests that swap databases)."""
+    global _namespace
+    with _lock:
+        _namespace = None
+
+
+def key(*parts):
+    """A Redis key or pub/sub channel of this database, under KEY_PREFIX."""
+    return ":".join([conf.get("KEY_PREFIX"), namespace()] + [str(p) for p in parts])
+
 
 # ---- a group's live state ----
 
 
 def group_seq(gk):
     """Its sequence counter; also the marker that its state is in Redis."""
-    return redis_conn.key("seq", gk)
+    return key("seq", gk)
 
 
 def group_decisions(gk):
     """Hash: participant code -> decision (JSON)."""
-    return redis_conn.key("dec", gk)
+    return key("dec", gk)
 
 
 def group_ratelimit(gk):
     """Hash: the rate limit's flags (``dirty``)."""
-    return redis_conn.key("rl", gk)
+    return key("rl", gk)
 
 
 def group_sockets(gk):
     """Hash: socket id -> ``code|process``."""
-    return redis_conn.key("sock", gk)
+    return key("sock", gk)
 
 
 def group_timers(gk):
     """Set of the ids of a group's timers (cancelled together at period end)."""
-    return redis_conn.key("gtimers", gk)
+    return key("gtimers", gk)
 
 
 def group_bus(session_code, app_name, pk):
     """Pub/sub channel of a group's frames."""
-    return redis_conn.key("bus", session_code, app_name, pk)
+    return key("bus", session_code, app_name, pk)
 
 
 def session_bus_prefix(session_code):
     """Prefix of the bus channels of a session's groups (the admin's stream)."""
-    return redis_conn.key("bus", session_code) + ":"
+    return key("bus", session_code) + ":"
 
 
 def session_monitor(session_code):
     """Pub/sub channel of the live monitor's reports for a session."""
-    return redis_conn.key("mon", session_code)
+    return key("mon", session_code)
 
 
 # ---- processes and the scheduler ----
@@ -55,26 +103,26 @@ def session_monitor(session_code):
 
 def process_alive(process_id):
     """Set while a server process beats (its sockets count as connected)."""
-    return redis_conn.key("proc", process_id)
+    return key("proc", process_id)
 
 
 def scheduler_wake():
     """Pub/sub channel: a timer was added; schedulers look again."""
-    return redis_conn.key("wake")
+    return key("wake")
 
 
 def timer_lateness():
     """List of ``kind|timer id|due ms|lateness ms`` of fired ticks (benchmarks, tests)."""
-    return redis_conn.key("lateness")
+    return key("lateness")
 
 
 def timer_set(owner=None):
     """Sorted set of timers by due time (shared, or one process's own)."""
-    return redis_conn.key("timers", "p", owner) if owner else redis_conn.key("timers")
+    return key("timers", "p", owner) if owner else key("timers")
 
 
 def timer_hash_prefix():
-    return redis_conn.key("timer") + ":"
+    return key("timer") + ":"
 
 
 def timer_hash(timer_id):
@@ -82,32 +130,32 @@ def timer_hash(timer_id):
 
 
 def group_timers_prefix():
-    return redis_conn.key("gtimers") + ":"
+    return key("gtimers") + ":"
 
 
 def timers_present():
     """Sentinel: the timers are in Redis (gone after a loss: re-arm them)."""
-    return redis_conn.key("timers-ok")
+    return key("timers-ok")
 
 
 def timers_recovering():
     """Lock of the one scheduler that re-arms lost timers."""
-    return redis_conn.key("timers-recovering")
+    return key("timers-recovering")
 
 
 # ---- other features ----
 
 
 def absent_force(gk):
-    return redis_conn.key("absent", "force", gk)
+    return key("absent", "force", gk)
 
 
 def absent_armed(gk):
-    return redis_conn.key("absent", "armed", gk)
+    return key("absent", "armed", gk)
 
 
 def browser_binding(participant_code):
-    return redis_conn.key("browser", participant_code)
+    return key("browser", participant_code)
 
 
 # ---- timer ids (no prefix: they are members of the timer sets) ----

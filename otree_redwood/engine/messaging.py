@@ -12,10 +12,7 @@ what a client sees is always in the database.
 import json
 import threading
 
-from django.db import transaction
-from django.utils import timezone
-
-from . import protocol, redis_conn
+from . import host, livestate, protocol, redis_conn
 
 SEP = "\x1f"
 _local = threading.local()
@@ -65,61 +62,28 @@ def current_batch():
     return getattr(_local, "batch", None)
 
 
-def _recipient(group, recipient):
-    """(participant id, code) of a Player, Participant or code; None for all."""
-    if recipient is None:
-        return None, None
-    from otree.models import Participant
-
-    if isinstance(recipient, str):
-        p = Participant.objects.only("id", "code").get(code=recipient)
-        return p.id, p.code
-    if isinstance(recipient, Participant):
-        return recipient.id, recipient.code
-    participant = getattr(recipient, "participant", None)
-    if participant is not None:
-        return participant.id, participant.code
-    raise TypeError("recipient must be a Player, a Participant or a participant code")
-
-
-def next_seq_sync(info):
-    from . import state
-
-    return state.next_seq_sync(info)
-
-
-def send_sync(group, channel, payload, recipient=None, seq=None, timestamp=None):
+def send_sync(group, channel, payload, recipient=None, seq=None, t_ms=None):
     """Store and deliver one server message (see Group.send / Group.send_to).
 
-    ``timestamp`` (an aware datetime) dates the Event; default: now.
+    ``recipient``: a Player, a Participant or a participant code (None: the
+    whole group); ``t_ms`` dates the event (default: now).  Returns the
+    host's stored event.
     """
-    from . import groups
-    from .models import Event
-
-    info = groups.info_for(group)
+    h = host.current()
+    info = h.info_for(group)
     if isinstance(payload, RawJSON):
         payload_json = str(payload)
         value = json.loads(payload_json)
     else:
         payload_json = protocol.dumps(payload)
         value = payload
-    rid, rcode = _recipient(group, recipient)
+    rid, rcode = h.recipient(recipient) if recipient is not None else (None, None)
     if seq is None:
-        seq = next_seq_sync(info)
-    now = timestamp or timezone.now()
-    event = Event(
-        timestamp=now,
-        content_type_id=info.ct_id,
-        group_pk=group.pk,
-        channel=channel,
-        value=value,
-        seq=seq,
-        recipient_id=rid,
-    )
-    event.save()
-    from .clock import epoch_ms
-
-    frame = protocol.frame(channel, payload_json, seq=seq, ts=epoch_ms(now))
+        seq = livestate.next_seq_sync(info)
+    if t_ms is None:
+        t_ms = protocol.now_ms()
+    event = h.store_server_event(info, channel, value, seq, t_ms, rid)
+    frame = protocol.frame(channel, payload_json, seq=seq, ts=t_ms)
     publish_after_commit(info.bus, bus_message(rcode, frame))
     return event
 
@@ -129,11 +93,9 @@ def publish_after_commit(channel, message):
     if batch is not None:
         batch.publish(channel, message)
         return
-    transaction.on_commit(lambda: redis_conn.get_sync().publish(channel, message))
+    host.current().on_commit(lambda: redis_conn.get_sync().publish(channel, message))
 
 
 def event_frame(event):
-    """The frame a stored server Event was (or would be) sent as."""
-    from .clock import epoch_ms
-
-    return protocol.frame(event.channel, protocol.dumps(event.value), seq=event.seq, ts=epoch_ms(event.timestamp))
+    """The frame a stored server message (a groupinfo.StoredEvent) was sent as."""
+    return protocol.frame(event.channel, protocol.dumps(event.value), seq=event.seq, ts=event.t_ms)

@@ -2,14 +2,14 @@
 
 One Lua call per wake-up claims from the shared and this process's timer
 sets and returns the next due time; after Redis lost its timers, one
-scheduler re-arms them from the database (timers.recover_sync).
+scheduler re-arms them from the database (actions.recover_sync).
 """
 import asyncio
 import logging
 import uuid
 
 
-from . import conf, protocol, timers
+from . import actions, conf, protocol, timers
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ class Scheduler:
             return
         try:
             # in the pipeline's order: the batches before it have committed
-            await self.call(timers.recover_sync)
+            await self.call(actions.recover_sync)
             await self.redis.set(timers.sentinel_key(), uuid.uuid4().hex)
         finally:
             await self.redis.delete(lock)

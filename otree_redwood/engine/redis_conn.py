@@ -17,7 +17,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import uuid
 
 import redis
 import redis.asyncio as aredis
@@ -173,60 +172,3 @@ def reset():
         _sync_client = None
         _sync_url = None
     _async_clients.clear()
-
-
-_namespace = None
-
-
-def _load_namespace():
-    from django.db import IntegrityError, connection, transaction
-    from django.db.utils import OperationalError, ProgrammingError
-
-    from .models import RedisNamespace
-
-    try:
-        row = RedisNamespace.objects.order_by("pk").first()
-    except (OperationalError, ProgrammingError):
-        # a database made before this table existed (syncdb adds missing
-        # tables only on reset): add it rather than fail every key
-        if connection.in_atomic_block:
-            raise
-        with connection.schema_editor() as editor:
-            editor.create_model(RedisNamespace)
-        row = None
-    if row is not None:
-        return row.key
-    try:
-        with transaction.atomic():
-            return RedisNamespace.objects.create(pk=1, key=uuid.uuid4().hex[:12]).key
-    except IntegrityError:  # another process made it first
-        return RedisNamespace.objects.get(pk=1).key
-
-
-def namespace():
-    """The id of this database in Redis, made on first use (see RedisNamespace).
-
-    Group primary keys start again at 1 after ``otree resetdb``, and two
-    projects may share one Redis: keys that carry the id of the database
-    they belong to never meet state of another one.
-    """
-    global _namespace
-    ns = _namespace
-    if ns is None:
-        with _lock:
-            if _namespace is None:
-                _namespace = _load_namespace()
-            ns = _namespace
-    return ns
-
-
-def forget_namespace():
-    """Look the namespace up again on next use (tests that swap databases)."""
-    global _namespace
-    with _lock:
-        _namespace = None
-
-
-def key(*parts):
-    """A Redis key or pub/sub channel of this database, under KEY_PREFIX."""
-    return ":".join([conf.get("KEY_PREFIX"), namespace()] + [str(p) for p in parts])

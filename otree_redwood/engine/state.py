@@ -14,7 +14,7 @@ database (seed_groups) and runs the script again.
 """
 import json
 
-from . import protocol, redis_conn
+from . import protocol
 
 # KEYS: dec, seq, rl, timers zset, group timer set, timer hash
 # ARGV: code, value_json, mode ('now'|'store'|'rate'), now_ms, interval_ms, timer_id, gk
@@ -146,138 +146,18 @@ def parse_result(res):
     return seq, map_from_flat(res[1])
 
 
-# ---- synchronous helpers (handlers, hooks, timers running in the sync thread) ----
+def read_map(client, info):
+    """{code: decision} of a group's live map."""
+    flat = client.hgetall(info.decisions_key)
+    return {_s(k): json.loads(_s(v)) for k, v in flat.items()}
 
-def store_decisions_sync(group, decisions, changed=False):
-    """Replace the live map with ``decisions`` (e.g. after when_all_players_ready).
 
-    ``changed``: the map changed since the last broadcast (a rate-limited
-    group's next tick sends it).
-    """
-    from . import groups
-
-    info = groups.info_for(group)
-    r = redis_conn.get_sync()
-    pipe = r.pipeline(transaction=True)
+def write_map(client, info, decisions, changed=False):
+    """Replace a group's live map; ``changed``: the next rate-limit tick broadcasts it."""
+    pipe = client.pipeline(transaction=True)
     pipe.delete(info.decisions_key)
     if decisions:
         pipe.hset(info.decisions_key, mapping={k: protocol.dumps(v) for k, v in decisions.items()})
     if changed:
         pipe.hset(info.ratelimit_key, "dirty", 1)
     pipe.execute()
-
-
-def read_decisions_sync(info):
-    r = redis_conn.get_sync()
-    flat = r.hgetall(info.decisions_key)
-    return {_s(k): json.loads(_s(v)) for k, v in flat.items()}
-
-
-def apply_decision_sync(group, code, value):
-    """Set one decision and broadcast as the group's mode says (sync path)."""
-    from . import groups, messaging
-
-    info = groups.info_for(group)
-    r = redis_conn.get_sync()
-    keys, args = decide_args(info, code, protocol.dumps(value), protocol.now_ms())
-    res = _run_seeded(r, info, "decide", keys, args)
-    seq, map_json = parse_result(res)
-    if seq is not None:
-        messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
-        _mirror_to_row(group, map_json)
-    elif live_map(res) is not None:
-        # sub-periods or a rate limit: no broadcast now; the row follows, as in 0.9.x
-        _mirror_to_row(group, live_map(res))
-
-
-def snapshot_sync(info, only_if_dirty=False):
-    """(seq, map_json) of the current map with a new seq, or (None, None)."""
-    r = redis_conn.get_sync()
-    res = _run_seeded(r, info, "snapshot", [info.decisions_key, info.seq_key, info.ratelimit_key],
-                      [repr(protocol.now_ms()), "1" if only_if_dirty else "0"])
-    return parse_result(res)
-
-
-def next_seq_sync(info):
-    """The next seq of a server message of the group (seeded if need be)."""
-    r = redis_conn.get_sync()
-    return int(_run_seeded(r, info, "next_seq", [info.seq_key], []))
-
-
-def _run_seeded(r, info, name, keys, args):
-    for _ in range(3):
-        res = script(r, name)(keys=keys, args=args)
-        first = res[0] if isinstance(res, list) else res
-        if int(first) != NEED_SEED:
-            return res
-        seed_groups([(info, 0)])
-    raise RuntimeError("the state of %s in Redis could not be seeded" % info.gk)
-
-
-def _mirror_to_row(group, map_json):
-    value = json.loads(map_json)
-    type(group).objects.filter(pk=group.pk).update(group_decisions=value)
-    object.__setattr__(group, "group_decisions", value)
-    group._redwood_take_snapshot()
-
-
-def seed_sync(info, group=None):
-    """Restore a group's live map and seq from the database unless Redis has them."""
-    seed_groups([(info, 0)])
-
-
-def seed_groups(pairs):
-    """Seed each group of [(info, seq floor)] that has no state in Redis.
-
-    The seq continues above the highest stored one (plus SEED_GAP once a
-    group has stored messages) and above the floor (seqs this process
-    already took in the batch being retried).  The map is the last stored
-    ``group_decisions`` (else the group row) with the decisions stored
-    after it applied: the live map when Redis was lost, although the row
-    is written behind.
-    """
-    r = redis_conn.get_sync()
-    pipe = r.pipeline(transaction=False)
-    for info, _ in pairs:
-        pipe.exists(info.seq_key)
-    present = pipe.execute()
-    seed = script(r, "seed")
-    for (info, floor), there in zip(pairs, present):
-        if there:
-            continue
-        top, decisions, dirty = _stored_state(info)
-        top = max(top, int(floor or 0))
-        args = [top, "1" if decisions is not None else "0", "1" if dirty else "0"]
-        for code, value in (decisions or {}).items():
-            args.extend([code, protocol.dumps(value)])
-        seed(keys=[info.seq_key, info.decisions_key, info.ratelimit_key], args=args)
-
-
-def _stored_state(info):
-    """(top seq, live map or None, dirty) of a group from the database."""
-    from django.db.models import Max
-
-    from .models import Event
-
-    events = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk)
-    top = events.aggregate(m=Max("seq"))["m"] or 0
-    if top:
-        top += SEED_GAP
-    if not info.is_decision_group:
-        return top, None, False
-    row = info.model.objects.filter(pk=info.pk).first()
-    if row is None or row.ran_ready_function is None:
-        return top, None, False  # not started: decisions are ignored until it is
-    last = events.filter(channel="group_decisions").exclude(seq=None).order_by("-seq").first()
-    if last is not None and isinstance(last.value, dict):
-        decisions, since = dict(last.value), last.timestamp
-    else:
-        decisions, since = dict(row.group_decisions or {}), row.ran_ready_function
-    dirty = False
-    if info.fast_decisions:
-        codes = {member[0]: code for code, member in info.members.items()}
-        later = events.filter(channel="decisions", timestamp__gt=since, participant_id__in=list(codes))
-        for pid, value in later.order_by("timestamp", "id").values_list("participant_id", "value"):
-            decisions[codes[pid]] = value
-            dirty = True
-    return top, decisions, dirty

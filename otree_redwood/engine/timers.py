@@ -26,7 +26,7 @@ import math
 import os
 import uuid
 
-from . import keys, protocol, redis_conn
+from . import keys, redis_conn
 
 logger = logging.getLogger(__name__)
 
@@ -203,9 +203,6 @@ def cancel_group_sync(gk):
     for timer_id, entry in list(_local_timers.items()):
         if entry["gk"] == gk + ":local":
             _local_timers.pop(timer_id, None)
-    from .models import EmitterRecord
-
-    EmitterRecord.objects.filter(gk=gk).delete()
     return int(n) + int(n2)
 
 
@@ -219,11 +216,15 @@ def pending_for_group_sync(gk):
     return sorted(m.decode() for m in r.smembers(group_set_prefix() + gk))
 
 
+#: Callables run when a timer is added (the runtimes of this process register
+#: one each, to wake their scheduler without waiting for Redis's message).
+local_wakers = []
+
+
 def wake_schedulers():
     """Tell the schedulers that a timer was added (this process and others)."""
-    from . import runtime
-
-    runtime.wake_local_schedulers()
+    for wake in list(local_wakers):
+        wake()
     try:
         redis_conn.get_sync().publish(keys.scheduler_wake(), "1")
     except Exception:  # a missing wake-up only delays a timer by SCHEDULER_POLL
@@ -235,21 +236,6 @@ def wake_schedulers():
 def schedule_period_end(info, t0_ms):
     if info.period_length:
         schedule_sync(keys.period_end_timer(info.gk), "period_end", info.gk, t0_ms + float(info.period_length) * 1000.0)
-
-
-def start_subperiods(group):
-    """Schedule sub-period ends 1..n-1; sub-period n ends with the period."""
-    from . import groups
-
-    n = group.num_subperiods()
-    length = group.period_length()
-    if not n or not length:
-        return
-    info = groups.info_for(group)
-    t0 = getattr(group, "_redwood_t0", None) or protocol.now_ms()
-    interval = float(length) * 1000.0 / int(n)
-    if int(n) > 1:
-        schedule_sync(keys.subperiod_timer(info.gk), "subperiod", info.gk, t0 + interval, interval, int(n) - 1)
 
 
 #: Ticks of a rate limit without a period end (0.9.x needed a period_length)
@@ -281,114 +267,6 @@ def start_rate_limit(info, t0_ms):
         schedule_sync(info.ratelimit_timer, "ratelimit", info.gk, t0_ms + interval, interval, n)
 
 
-def schedule_emitter(group, interval_s, period_length_s, callback, start_immediate=False, name=None):
-    """Persist a DiscreteEventEmitter; return (timer id, group key, owner)."""
-    from . import groups
-
-    info = groups.info_for(group)
-    interval_ms = float(interval_s) * 1000.0
-    intervals = float(period_length_s) / float(interval_s)
-    count = int(intervals) if float(intervals).is_integer() else int(intervals) + 1
-    if count <= 0:
-        return None, None, None
-    t0 = protocol.now_ms()
-    first = t0 if start_immediate else t0 + interval_ms
-    method = None
-    if getattr(callback, "__self__", None) is not None and hasattr(callback, "__func__"):
-        owner_obj = callback.__self__
-        if getattr(owner_obj, "pk", None) == group.pk and type(owner_obj) is type(group):
-            method = callback.__func__.__name__
-    timer_id = keys.emitter_timer(info.gk, name or uuid.uuid4().hex[:12])
-    data = {"intervals": intervals}
-    if method:
-        from .models import EmitterRecord
-
-        data["method"] = method
-        # kept in the database too: recover_sync re-arms it after Redis lost it
-        EmitterRecord.objects.update_or_create(timer_id=timer_id, defaults=dict(
-            gk=info.gk, first_ms=first, interval_ms=interval_ms, n=count, done=0, data=data))
-        schedule_sync(timer_id, "emitter", info.gk, first, interval_ms, count, data)
-        return timer_id, info.gk, None
-    if not callable(callback):
-        raise TypeError("DiscreteEventEmitter callback must be callable, not %r" % (callback,))
-    # a plain function, lambda or closure cannot be named in Redis: only this
-    # process can run it (as in 0.9.x, where every emitter lived in one process)
-    ref = "cb%d" % next(_local_counter)
-    _local_callbacks[ref] = callback
-    data["ref"] = ref
-    _local_timers[timer_id] = {"gk": info.gk + ":local", "first": first, "interval": interval_ms,
-                               "n": count, "data": dict(data), "done": 0}
-    schedule_sync(timer_id, "emitter", info.gk + ":local", first, interval_ms, count, data, owner=_process_token)
-    return timer_id, info.gk + ":local", _process_token
-
-
-
-# ---- synchronous actions of fired timers (run in the pipeline's DB thread) ----
-
-def run_period_end(gk):
-    from . import groups, lifecycle
-
-    # the row lock makes concurrent ends of one period (a repaired one, see
-    # lifecycle._repair_period_end) take turns on PostgreSQL; SQLite's
-    # BEGIN IMMEDIATE does it there
-    try:
-        group = groups.load_by_key(gk, lock=True)
-    except groups.Refused:
-        logger.warning("period end of %s: the group no longer exists", gk)
-        return
-    lifecycle.end_period(group)
-
-
-def run_subperiod(tick):
-    """A sub-period end of an app that overrides DecisionGroup._subperiod_tick."""
-    from . import groups, lifecycle
-
-    try:
-        group = groups.load_by_key(tick.gk, lock=True)
-    except groups.Refused:
-        logger.warning("sub-period end of %s: the group no longer exists", tick.gk)
-        return
-    lifecycle.refresh_live_state(group)
-    info = groups.info_for(group)
-    group._subperiod_tick(tick.k, float(info.num_subperiods))
-
-
-def run_emitter(tick):
-    from . import groups, lifecycle
-
-    gk = tick.gk[:-len(":local")] if tick.gk.endswith(":local") else tick.gk
-    data = tick.data or {}
-    if "ref" in data:
-        callback = _local_callbacks.get(data["ref"])
-        if callback is None:
-            logger.warning("emitter %s: callback not in this process", tick.id)
-            return
-        # re-armed after a loss, tick k of the timer is tick base + k of the emitter
-        k, total = int(data.get("base", 0)) + tick.k, int(data.get("base", 0)) + tick.n
-        entry = _local_timers.get(tick.id)
-        if entry is not None:
-            if "base" in data and k < entry["done"]:
-                return  # it ran before the timer was re-armed
-            entry["done"] = max(entry["done"], k + 1)
-        callback(k, data["intervals"])
-        if k + 1 >= total:
-            _local_callbacks.pop(data["ref"], None)
-            _local_timers.pop(tick.id, None)
-        return
-    from .models import EmitterRecord
-
-    base = int(data.get("base", 0))
-    k, total = base + tick.k, base + tick.n
-    counted = EmitterRecord.objects.filter(timer_id=tick.id, done__lte=k).update(done=min(k + 1, total))
-    if not counted and "base" in data and EmitterRecord.objects.filter(timer_id=tick.id).exists():
-        # re-armed from the database while the original tick was still on
-        # its way in another process: it ran there
-        return
-    group = groups.load_by_key(gk)
-    lifecycle.refresh_live_state(group)
-    getattr(group, data["method"])(k, data["intervals"])
-
-
 # ---- after Redis lost its timers ----
 
 def sentinel_key():
@@ -398,57 +276,6 @@ def sentinel_key():
 
 def recovery_lock_key():
     return keys.timers_recovering()
-
-
-def recover_sync():
-    """Re-arm the timers of every group whose period runs; return how many.
-
-    A running period: ``ran_ready_function`` set and no ``period_end``
-    stored.  Its period end is due at the stored start plus period_length
-    (at once, if that has passed); sub-periods resume after the ones
-    stored; emitters after the ticks their record counts.
-    """
-    from django.apps import apps
-    from django.contrib.contenttypes.models import ContentType
-
-    from . import groups
-    from .models import EmitterRecord, Event, Group
-    from .clock import epoch_ms
-
-    armed = 0
-    running = set()
-    for model in apps.get_models():
-        if not issubclass(model, Group) or model._meta.abstract:
-            continue
-        app_name = model._meta.app_config.name
-        started = dict(model.objects.filter(ran_ready_function__isnull=False)
-                       .values_list("pk", "ran_ready_function"))
-        if not started:
-            continue
-        ct = ContentType.objects.get_for_model(model)
-        ended = set(Event.objects.filter(content_type=ct, channel="state", value=protocol.STATE_PERIOD_END)
-                    .values_list("group_pk", flat=True))
-        pks = [pk for pk in started if pk not in ended]
-        if not pks:
-            continue
-        groups.build_infos([groups.group_key(app_name, pk) for pk in pks])
-        for pk in pks:
-            info = groups.cached(app_name, pk)
-            if info is None:
-                continue
-            running.add(info.gk)
-            armed += _rearm_period(info, ct.id, epoch_ms(started[pk]))
-    for rec in EmitterRecord.objects.filter(gk__in=list(running)) if running else ():
-        if rec.done >= rec.n:
-            continue
-        data = dict(rec.data or {}, base=rec.done)
-        schedule_sync(rec.timer_id, "emitter", rec.gk, rec.first_ms + rec.done * rec.interval_ms,
-                      rec.interval_ms, rec.n - rec.done, data)
-        armed += 1
-    if armed:
-        logger.warning("redwood: Redis had lost its timers; re-armed %d timer(s) of %d running period(s)",
-                       armed, len(running))
-    return armed
 
 
 def rearm_local_sync():
@@ -465,34 +292,4 @@ def rearm_local_sync():
 def has_local_timers():
     return bool(_local_timers)
 
-
-def _rearm_period(info, ct_id, t0):
-    from .models import Event
-    from .clock import from_epoch_ms
-
-    armed = 0
-    if info.period_length:
-        schedule_period_end(info, t0)
-        armed += 1
-    n = int(info.num_subperiods or 0)
-    if n > 1 and info.period_length:
-        interval = float(info.period_length) * 1000.0 / n
-        # one stored map per sub-period that has ended
-        ended = Event.objects.filter(content_type_id=ct_id, group_pk=info.pk, channel="group_decisions",
-                                     timestamp__gte=from_epoch_ms(t0)).count()
-        left = n - 1 - ended
-        if left > 0:
-            schedule_sync(keys.subperiod_timer(info.gk), "subperiod", info.gk, t0 + (ended + 1) * interval,
-                          interval, left)
-            armed += 1
-    grid = rate_limit_grid(info)
-    if grid:
-        interval, n = grid
-        # the next grid tick from now; ticks missed while Redis was away
-        # come down to one, late (a tick only sends what changed)
-        k = max(1, int((protocol.now_ms() - t0) // interval) + 1)
-        if k <= n:
-            schedule_sync(info.ratelimit_timer, "ratelimit", info.gk, t0 + k * interval, interval, n - k + 1)
-            armed += 1
-    return armed
 

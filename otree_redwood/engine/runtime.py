@@ -8,9 +8,9 @@ A Runtime is made of four parts, each in its module:
 * the **scheduler** (scheduler.py): claims due timers and feeds the pipeline;
 * the **heartbeat** (heartbeat.py): liveness and the live monitor's figures.
 
-Their database work runs on threads of its own (dbthreads.py); the SQL of
-the hot path is in hostdb.py.  This module starts and stops them, and keeps
-the names other modules and tests use.
+Their database work runs where the host says (``host.db_sync``: for oTree 3,
+threads of their own, otree_redwood/dbthreads.py).  This module starts and
+stops them, and keeps the names other modules and tests use.
 """
 import asyncio
 import collections
@@ -19,13 +19,11 @@ import logging
 
 from . import conf, keys, lifecycle, redis_conn, timers
 from .bus import Bus
-from .dbthreads import (  # noqa: F401  (the names the rest of the package uses)
-    HANDSHAKE_THREADS, db_sync, handshake_batch, handshake_sync,
-)
 from .gctune import GC_THRESHOLDS, tune_gc  # noqa: F401
 from .heartbeat import Heartbeat
-from .hostdb import _clear_dead_connections
-from .pipeline import OVERLOAD_BATCH, ROW_FLUSH_SECONDS, Call, Inbound, Item, Pipeline, Stats, TimerTick  # noqa: F401
+from .pipeline import (  # noqa: F401  (the names the rest of the package uses)
+    OVERLOAD_BATCH, ROW_FLUSH_SECONDS, Call, Inbound, Item, Pipeline, Stats, TimerTick, db_sync,
+)
 from .scheduler import Scheduler
 
 logger = logging.getLogger(__name__)
@@ -55,6 +53,10 @@ def wake_local_schedulers():
                 rt.loop.call_soon_threadsafe(rt.timer_wake.set)
             except RuntimeError:
                 pass
+
+
+# a timer added in this process wakes its schedulers at once
+timers.local_wakers.append(wake_local_schedulers)
 
 
 class Runtime(Bus, Pipeline, Scheduler, Heartbeat):
@@ -93,13 +95,13 @@ class Runtime(Bus, Pipeline, Scheduler, Heartbeat):
             self.redis = redis_conn.get_async()
             # every key carries the database's namespace: look it up here,
             # off the event loop, before the first key is made
-            await db_sync(redis_conn.namespace)()
+            await db_sync(keys.namespace)()
             self.wake_channel = keys.scheduler_wake()
             self.lateness_key = keys.timer_lateness()
             self.pubsub = self.redis.pubsub()
             await self.pubsub.subscribe(self.wake_channel)
             await self._beat()
-            await db_sync(_clear_dead_connections)()
+            await db_sync(lifecycle.clear_dead_connections)()
             self.tasks = {
                 "reader": self.loop.create_task(self._reader()),
                 "worker": self.loop.create_task(self._worker()),

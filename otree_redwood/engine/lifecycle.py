@@ -8,10 +8,7 @@ sockets of a process that died stop counting once its heartbeat expires.
 """
 import logging
 
-from django.db import transaction
-from django.utils import timezone
-
-from . import absent, conf, groups, keys, messaging, protocol, redis_conn, state, timers
+from . import absent, conf, decisions, errors, host, keys, livestate, messaging, protocol, redis_conn, state, timers
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +19,17 @@ PERIOD_END_GRACE = 2.0
 
 def process_alive_key(process_id):
     return keys.process_alive(process_id)
+
+
+def clear_dead_connections():
+    """Remove the connection records left by server processes that died; return how many."""
+    h = host.current()
+    procs = sorted(h.connection_processes())
+    if not procs:
+        return 0
+    alive = redis_conn.get_sync().mget([process_alive_key(p) for p in procs])
+    dead = [p for p, a in zip(procs, alive) if not a]
+    return h.forget_processes(dead) if dead else 0
 
 
 def live_sockets(info):
@@ -83,21 +91,13 @@ def connect_many(requests):
     times, their latest state and map, the Redis seeding check) is done once
     per call or per group, not once per socket.
     """
-    from .models import Event
-
-    _record_connections({pid for _, pid, _, _ in requests})
+    h = host.current()
+    h.record_connections({pid for _, pid, _, _ in requests}, timers.process_token())
     infos = {}
     for info, _, _, _ in requests:
         infos[info.gk] = info
-    started = {}
-    by_model = {}
-    for info in infos.values():
-        by_model.setdefault(info.model, []).append(info.pk)
-    for model, pks in by_model.items():
-        for chunk in _chunks(pks):
-            for pk, t in model.objects.filter(pk__in=chunk).values_list("pk", "ran_ready_function"):
-                started[(model, pk)] = t
-    state.seed_groups([(info, 0) for info in infos.values()])
+    started = h.start_times(infos.values())
+    livestate.seed_groups([(info, 0) for info in infos.values()])
     # what each socket missed is read before the group's latest state and
     # map, as for one socket alone: the map is never older than the replay
     replays = []
@@ -106,26 +106,24 @@ def connect_many(requests):
         try:
             frames = []
             if last_seq is not None:
-                events = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk)
-                frames.extend(messaging.event_frame(e) for e in _missed(events, last_seq, participant_id, limit))
+                frames.extend(messaging.event_frame(e) for e in h.missed(info, last_seq, participant_id, limit))
             replays.append((True, frames))
         except Exception as exc:
             logger.exception("redwood replay for %s failed", info.gk)
             replays.append((False, exc))
-    latest = _latest_states(infos.values())
+    latest = h.latest_states(infos.values())
     shared, failed = {}, {}
     for gk, info in infos.items():
         try:
-            if (info.model, info.pk) not in started:
-                raise info.model.DoesNotExist("group %s no longer exists" % gk)
+            if gk not in started:
+                raise errors.GroupGone(gk)
             frames = []
             latest_state = latest.get(gk)
             if latest_state is not None:
                 frames.append(messaging.event_frame(latest_state))
-            _repair_period_end(info, started[(info.model, info.pk)], latest_state)
+            _repair_period_end(info, started[gk], latest_state)
             if info.is_decision_group:
-                events = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk)
-                frames.extend(_map_frame(info, events))
+                frames.extend(_map_frame(info))
             shared[gk] = frames
         except Exception as exc:
             logger.exception("redwood connect of a socket of %s failed", gk)
@@ -141,55 +139,7 @@ def connect_many(requests):
     return out
 
 
-def _chunks(values, size=500):
-    # SQLite allows 999 variables per statement (before 3.32)
-    values = list(values)
-    for i in range(0, len(values), size):
-        yield values[i:i + size]
-
-
-def _record_connections(participant_ids):
-    """One Connection row per participant, (re)dated now, for many at once."""
-    from django.db import IntegrityError
-
-    from .models import Connection
-
-    now, process = timezone.now(), timers.process_token()
-    try:
-        with transaction.atomic():
-            for chunk in _chunks(participant_ids):
-                rows = Connection.objects.filter(participant_id__in=chunk)
-                there = set(rows.values_list("participant_id", flat=True))
-                if there:
-                    Connection.objects.filter(participant_id__in=there).update(connected_at=now, process=process)
-                Connection.objects.bulk_create([Connection(participant_id=pid, connected_at=now, process=process)
-                                                for pid in chunk if pid not in there])
-    except IntegrityError:
-        # another process made a row of one of them meanwhile: one by one
-        for pid in participant_ids:
-            Connection.objects.update_or_create(participant_id=pid,
-                                                defaults={"connected_at": now, "process": process})
-
-
-def _latest_states(infos):
-    """{gk: the latest ``state`` Event} of many groups, in one query per app."""
-    from .models import Event
-
-    by_ct = {}
-    for info in infos:
-        by_ct.setdefault(info.ct_id, {})[info.pk] = info.gk
-    latest = {}
-    for ct_id, gks in by_ct.items():
-        for chunk in _chunks(gks):
-            for e in Event.objects.filter(content_type_id=ct_id, group_pk__in=chunk, channel="state"):
-                gk = gks[e.group_pk]
-                best = latest.get(gk)
-                if best is None or (e.timestamp, e.id) > (best.timestamp, best.id):
-                    latest[gk] = e
-    return latest
-
-
-def _map_frame(info, events):
+def _map_frame(info):
     """The map a connecting socket starts from.
 
     The last stored ``group_decisions`` with its seq, never Redis's live map
@@ -199,7 +149,7 @@ def _map_frame(info, events):
     first stored map (sub-periods: until the first one ends) the live map
     goes without a seq.
     """
-    last = events.filter(channel="group_decisions").exclude(seq=None).order_by("-seq").first()
+    last = host.current().last_map(info)
     if last is not None:
         return [messaging.event_frame(last)]
     flat = redis_conn.get_sync().hgetall(info.decisions_key)
@@ -219,13 +169,11 @@ def _repair_period_end(info, started, latest_state):
     nothing for a period that has ended, so a repair racing the real end is
     harmless.)
     """
-    from .clock import epoch_ms
-
     if not info.period_length or started is None:
         return False
     if latest_state is not None and latest_state.value == protocol.STATE_PERIOD_END:
         return False
-    due = epoch_ms(started) + float(info.period_length) * 1000.0
+    due = started + float(info.period_length) * 1000.0
     if protocol.now_ms() < due + PERIOD_END_GRACE * 1000.0 or timers.is_scheduled(keys.period_end_timer(info.gk)):
         return False
     logger.warning("period end of %s was lost (due %.0f ms ago); ending the period now",
@@ -238,23 +186,8 @@ def frames_since(info, since_ms):
     """[(recipient id or None, frame)] of the group's server messages stored
     since shortly before ``since_ms`` (what a broken bus connection may have
     lost; clients drop the ones they have by their seq)."""
-    from .models import Event
-    from .clock import from_epoch_ms
-
-    events = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk, seq__isnull=False,
-                                  timestamp__gte=from_epoch_ms(since_ms - 2000.0))
-    newest = list(events.order_by("-seq")[:conf.get("REPLAY_LIMIT")])
-    newest.reverse()
-    return [(e.recipient_id, messaging.event_frame(e)) for e in newest]
-
-
-def _missed(events, last_seq, participant_id, limit):
-    from django.db.models import Q
-
-    qs = events.filter(seq__gt=last_seq).filter(Q(recipient_id__isnull=True) | Q(recipient_id=participant_id))
-    newest = list(qs.order_by("-seq")[:limit])
-    newest.reverse()
-    return newest
+    events = host.current().recent(info, since_ms - 2000.0, conf.get("REPLAY_LIMIT"))
+    return [(e.recipient_id, messaging.event_frame(e)) for e in events]
 
 
 def ready_many(requests):
@@ -286,32 +219,26 @@ def ready_phase(info, codes=None):
         codes = set(live_sockets(info).values())
     if not set(info.members) <= codes and not absent.may_start(info, codes):
         return False
-    model = info.model
+    h = host.current()
     t0 = protocol.now_ms()
-    from .clock import from_epoch_ms
-
     try:
-        with transaction.atomic():
-            # the guard: one UPDATE that only one caller can win, whatever the
-            # number of threads and processes that try at the same moment
-            won = model.objects.filter(pk=info.pk, ran_ready_function__isnull=True).update(
-                ran_ready_function=from_epoch_ms(t0)
-            )
-            if not won:
+        with h.atomic():
+            # the guard: only one caller wins, whatever the number of threads
+            # and processes that try at the same moment
+            group = h.claim_ready(info, t0)
+            if group is None:
                 return False
-            # the session comes along: hooks such as period_length() read it
-            group = model.objects.select_related("session").get(pk=info.pk)
             object.__setattr__(group, "_redwood_t0", t0)
             group.when_all_players_ready()
             # dated at t0: get_start_time() + period_length() is the due time
             # of period_end, to the millisecond
-            messaging.send_sync(group, "state", protocol.STATE_PERIOD_START, timestamp=from_epoch_ms(t0))
+            messaging.send_sync(group, "state", protocol.STATE_PERIOD_START, t_ms=t0)
             mode = state.decide_mode(info) if info.is_decision_group else None
             if mode in ("now", "rate"):
                 # every member starts from the same map, whoever connected
                 # first.  Not with sub-periods: as in 0.9.x, their maps are
                 # exactly one per sub-period end.
-                seq, map_json = state.snapshot_sync(info)
+                seq, map_json = livestate.snapshot_sync(info)
                 messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
         timers.schedule_period_end(info, t0)
         if mode == "rate":
@@ -324,19 +251,18 @@ def ready_phase(info, codes=None):
 
 def disconnect_phase(info, participant_id, participant_code, socket_id):
     """The socket is gone; if it was the member's last, run the hook."""
-    from .models import Connection, Group
-
+    h = host.current()
     r = redis_conn.get_sync()
     r.hdel(info.sockets_key, socket_id)
     if participant_code in set(live_sockets(info).values()):
         return False
-    Connection.objects.filter(participant_id=participant_id).delete()
-    if info.model.when_player_disconnects is Group.when_player_disconnects:
+    h.forget_connection(participant_id)
+    if info.default_disconnect_hook:
         # the hook does nothing: no need to load the group and the player
         # (a lab whose pages all move on at once closes every socket at once)
         return True
-    group = info.model.objects.get(pk=info.pk)
-    player = group.player_set.filter(participant_id=participant_id).first()
+    group = h.load_group(info.gk)
+    player = h.player_of(group, participant_id)
     if player is not None:
         try:
             group.when_player_disconnects(player)
@@ -347,29 +273,28 @@ def disconnect_phase(info, participant_id, participant_code, socket_id):
 
 def refresh_live_state(group):
     """Give a freshly loaded DecisionGroup the live decisions from Redis."""
-    from .models import DecisionGroup
-
-    if isinstance(group, DecisionGroup):
-        info = groups.info_for(group)
-        live = state.read_decisions_sync(info)
+    h = host.current()
+    info = h.info_for(group)
+    if info.is_decision_group:
+        live = livestate.read_decisions_sync(info)
         if live:
-            object.__setattr__(group, "group_decisions", live)
-            group._redwood_take_snapshot()
+            h.set_live(group, {"group_decisions": live})
     return group
 
 
 def end_period(group):
     """Close the period: last sub-period, last rate-limited map, then period_end."""
-    info = groups.info_for(group)
-    if group.events.filter(channel="state", value=protocol.STATE_PERIOD_END).exists():
-        timers.cancel_group_sync(info.gk)
+    h = host.current()
+    info = h.info_for(group)
+    if h.period_ended(info):
+        _cancel_timers(info.gk)
         return False
     refresh_live_state(group)
     if info.is_decision_group:
         # the row holds the final map, whichever process wrote last
-        live = state.read_decisions_sync(info)
+        live = livestate.read_decisions_sync(info)
         if live:
-            state._mirror_to_row(group, protocol.dumps(live))
+            decisions.mirror_to_row(group, protocol.dumps(live))
         if info.num_subperiods and info.period_length:
             # the last sub-period ends here; so do any whose ticks were lost
             # with Redis and not re-armed in time: exactly one map each
@@ -379,26 +304,30 @@ def end_period(group):
                 if info.custom_subperiod_tick:
                     group._subperiod_tick(k, float(n))  # the app's own, as 0.9.x called it
                     continue
-                seq, map_json = state.snapshot_sync(info)
+                seq, map_json = livestate.snapshot_sync(info)
                 if seq is not None:
                     write_subperiod(group, seq, map_json)
         elif info.rate_limit:
-            seq, map_json = state.snapshot_sync(info, only_if_dirty=True)
+            seq, map_json = livestate.snapshot_sync(info, only_if_dirty=True)
             if seq is not None:
                 messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
-                state._mirror_to_row(group, map_json)
-    timers.cancel_group_sync(info.gk)
+                decisions.mirror_to_row(group, map_json)
+    _cancel_timers(info.gk)
     group.send("state", protocol.STATE_PERIOD_END)
     return True
 
 
-def _subperiods_left(info, group):
-    from .models import Event
+def _cancel_timers(gk):
+    """Every timer of the group, and its emitters' records (the period is over)."""
+    timers.cancel_group_sync(gk)
+    host.current().delete_emitters(gk)
 
+
+def _subperiods_left(info, group):
     ended = 0
-    if group.ran_ready_function is not None:
-        ended = Event.objects.filter(content_type_id=info.ct_id, group_pk=info.pk, channel="group_decisions",
-                                     timestamp__gte=group.ran_ready_function).count()
+    started = host.current().start_times([info]).get(info.gk)
+    if started is not None:
+        ended = host.current().maps_since(info, started)
     return max(0, int(info.num_subperiods) - ended)
 
 
@@ -406,5 +335,5 @@ def write_subperiod(group, seq, map_json):
     import json
 
     value = json.loads(map_json)
-    type(group).objects.filter(pk=group.pk).update(group_decisions=value, subperiod_group_decisions=value)
+    host.current().write_group(group, {"group_decisions": value, "subperiod_group_decisions": dict(value)})
     messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
