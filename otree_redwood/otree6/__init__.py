@@ -45,6 +45,12 @@ oTree 6.0.15 internals relied upon (paths under ``site-packages/otree/``):
   ``_setattr_datatypes`` (groupcolumns.py, apphooks.py); SQLite's
   ``pragma foreign_keys=on`` in ``get_engine()`` (the cascades).
 - ``models/group.py``: ``BaseGroup`` (groupcolumns.py).
+- ``export.py``: per-app CSVs read columns with a Core query (``values_dicts``),
+  write them with ``str()`` and drop columns starting with ``_``
+  (sqltypes.py, groupcolumns.py); ``views/admin.py`` ``SessionDataAjax`` sends
+  the same rows through ``json.dumps`` (why ``ran_ready_function`` is a float).
+- ``channels/consumers.py``: ``WSDeleteSessions`` deletes sessions in bulk,
+  without ORM cascades (why our foreign keys say ``ON DELETE CASCADE``).
 - ``settings.py``: ``DEBUG`` (pageglobals.py).
 - ``main.py``: ``setup()`` runs ``init_orm()``, which imports every app's models
   module, for all commands but ``startproject``/``devserver``/``zip``...; a
