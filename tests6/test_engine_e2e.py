@@ -203,10 +203,12 @@ class Client:
         self.frames = []
 
     @classmethod
-    async def open(cls, server, otree, token=None, app=None, group=None, code=None):
+    async def open(cls, server, otree, token=None, app=None, group=None, code=None, seq=None):
         url = "ws://127.0.0.1:%d/redwood/app-name/%s/group/%s/participant/%s/?token=%s" % (
             server.port, app or otree["appName"], group or otree["group"]["pk"],
             code or otree["participantCode"], token if token is not None else otree["socketToken"])
+        if seq is not None:
+            url += "&seq=%d" % seq
         return cls(await websockets.connect(url, open_timeout=WAIT))
 
     async def wait_for(self, pred, what):

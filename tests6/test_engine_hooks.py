@@ -13,10 +13,11 @@ import asyncio
 import json
 import shutil
 import textwrap
+import urllib.request
 
 import pytest
 
-from conftest import Server, otree_env, resetdb, run_otree
+from conftest import Server, otree_env, otree_json, resetdb, run_otree
 from test_engine_e2e import Client, _pages, _rows, _state, redis_url  # noqa: F401  (redis_url: a fixture)
 
 SETTINGS = '''
@@ -64,7 +65,22 @@ class Decision(Page):
 page_sequence = [Decision]
 '''
 
-CHAT = HEAD.format(name="rt_chat") + '''
+CHAT = HEAD.format(name="rt_chat").replace("""class Decision(Page):
+    pass
+
+
+page_sequence = [Decision]""", """class Decision(Page):
+    @staticmethod
+    def before_next_page(player, timeout_happened):
+        # app code in oTree's own request: published after oTree commits
+        player.group.send("page_note", player.participant.code)
+
+
+class After(Page):
+    pass
+
+
+page_sequence = [Decision, After]""") + '''
 
 class Group(RedwoodGroup):
     pass
@@ -147,7 +163,7 @@ def server(tmp_path_factory, redis_url):  # noqa: F811
     proj = root / "proj"
     files = {
         "settings.py": SETTINGS,
-        "rt_chat/__init__.py": CHAT, "rt_chat/Decision.html": TEMPLATE,
+        "rt_chat/__init__.py": CHAT, "rt_chat/Decision.html": TEMPLATE, "rt_chat/After.html": TEMPLATE,
         "rt_rate/__init__.py": RATE, "rt_rate/Decision.html": TEMPLATE,
         "rt_sub/__init__.py": "", "rt_sub/models.py": SUB_MODELS, "rt_sub/pages.py": SUB_PAGES,
         "rt_sub/templates/rt_sub/Decision.html": TEMPLATE,
@@ -242,3 +258,31 @@ def test_rate_limit_sends_fewer_maps_than_decisions_and_the_last_map_has_the_las
     rows = _rows(server.project / "db.sqlite3",
                  "select count(*) from otree_redwood_event where app_name = 'rt_rate' and channel = 'decisions'")
     assert rows == [(20,)]
+
+
+def test_send_from_a_page_and_resync_of_a_socket_that_missed_it(server):
+    _, codes = server.create_session("rt_chat")
+    page_urls, objs = [], []
+    for code in codes:
+        with urllib.request.urlopen(server.base + "/InitializeParticipant/%s" % code, timeout=60) as r:
+            page_urls.append(r.geturl())
+            objs.append(otree_json(r.read().decode()))
+
+    async def go():
+        a, b = [await Client.open(server, o) for o in objs]
+        start = await b.wait_for(_state("period_start"), "period_start")
+        await b.ws.close()
+        # A leaves the page: before_next_page sends on the group
+        req = urllib.request.Request(page_urls[0], data=b"", method="POST")
+        await asyncio.get_running_loop().run_in_executor(None, lambda: urllib.request.urlopen(req, timeout=120).read())
+        note = await a.wait_for(lambda f: f["channel"] == "page_note", "the page's message")
+        # B comes back with the last seq it saw: it gets what it missed
+        b2 = await Client.open(server, objs[1], seq=start["seq"])
+        missed = await b2.wait_for(lambda f: f["channel"] == "page_note", "the missed message")
+        for c in (a, b2):
+            await c.ws.close()
+        return note, missed
+
+    note, missed = asyncio.run(go())
+    assert note["payload"] == objs[0]["participantCode"]
+    assert missed["seq"] == note["seq"] and missed["payload"] == note["payload"]
