@@ -101,8 +101,13 @@ def test_participant_page_sets_window_otree_with_a_token_for_that_participant_on
         [a["socketToken"], codes[0], "rt_other", pk],  # another app
         ["", codes[0], config, pk],
         [a["socketToken"][:-1], codes[0], config, pk],
+        # what a browser may send instead of a token: refused, no error
+        [None, codes[0], config, pk],
+        [123, codes[0], config, pk],
+        [["x"], codes[0], config, pk],
+        ["\u00e9" * 64, codes[0], config, pk],
     ])
-    assert verdicts == [True, True, False, False, False, False, False]
+    assert verdicts == [True, True, False, False, False, False, False, False, False, False, False]
 
 
 def test_devserver_serves_the_same_and_saves_our_table_with_its_database(make_project):
