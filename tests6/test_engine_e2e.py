@@ -9,7 +9,9 @@ condition, with a generous timeout for a loaded machine.
 """
 import asyncio
 import json
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import textwrap
@@ -28,6 +30,7 @@ from os import environ
 SESSION_CONFIGS = [
     dict(name="rt_dec", app_sequence=["rt_dec"], num_demo_participants=2),
     dict(name="rt_dec_classic", app_sequence=["rt_dec_classic"], num_demo_participants=2),
+    dict(name="rt_dec_long", app_sequence=["rt_dec"], num_demo_participants=2, period_length=20),
 ]
 SESSION_CONFIG_DEFAULTS = dict(real_world_currency_per_point=1.00, participation_fee=0.00, doc="")
 PARTICIPANT_FIELDS = []
@@ -68,7 +71,7 @@ class Player(BasePlayer):
 
 
 def period_length(group):
-    return 3
+    return group.session.config.get("period_length", 3)
 
 
 def initial_decision(player):
@@ -361,3 +364,48 @@ def test_bad_frames_are_answered_with_errors_and_the_socket_stays_usable(server_
     reasons = " | ".join(e["payload"]["reason"] for e in errors)
     assert len(errors) == 3, reasons
     assert "reserved for the server" in reasons and "binary" in reasons
+
+
+def test_simultaneous_connects_start_the_period_exactly_once(server_for):
+    server = server_for("prodserver")
+    groups = [_pages(server, "rt_dec") for _ in range(3)]
+
+    async def go():
+        clients = await asyncio.gather(*[Client.open(server, o) for objs in groups for o in objs])
+        for c in clients:
+            await c.wait_for(_state("period_start"), "period_start")
+        for c in clients:
+            await c.ws.close()
+
+    asyncio.run(go())
+    for objs in groups:
+        rows = _rows(server.project / "db.sqlite3",
+                     "select count(*) from otree_redwood_event where app_name = 'rt_dec' and group_pk = ? "
+                     "and channel = 'state' and value = '\"period_start\"'", (objs[0]["group"]["pk"],))
+        assert rows == [(1,)]
+
+
+def test_period_end_is_stored_after_the_server_was_killed_and_restarted(server_for):
+    server = server_for("prodserver")
+    objs = _pages(server, "rt_dec_long")
+
+    async def start():
+        clients = [await Client.open(server, o) for o in objs]
+        for c in clients:
+            await c.wait_for(_state("period_start"), "period_start")
+
+    asyncio.run(start())
+    os.killpg(server.proc.pid, signal.SIGKILL)  # no shutdown handler runs
+    server.proc.wait(60)
+    server.stop()
+    db = server.project / "db.sqlite3"
+    ended = "select count(*) from otree_redwood_event where app_name = 'rt_dec' and channel = 'state' " \
+            "and value = '\"period_end\"'"
+    if _rows(db, ended) != [(0,)]:
+        pytest.skip("the killed server had ended the 20 s period already (a very slow machine)")
+    again = Server(server.project, "prodserver", env=server.env)
+    try:
+        # no socket connects: the timer in Redis ends the period on its own
+        _eventually(lambda: _rows(db, ended) == [(1,)], "period_end stored by the restarted server")
+    finally:
+        again.stop()

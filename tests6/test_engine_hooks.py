@@ -86,6 +86,10 @@ class Group(RedwoodGroup):
     pass
 
 
+def when_player_disconnects(group, player):
+    group.send("left", player.participant.code)
+
+
 def _on_chat_event(group, event):
     group.send("chat_echo", {"from": event.participant.code, "text": event.value})
     started = group.get_start_time()
@@ -272,6 +276,8 @@ def test_send_from_a_page_and_resync_of_a_socket_that_missed_it(server):
         a, b = [await Client.open(server, o) for o in objs]
         start = await b.wait_for(_state("period_start"), "period_start")
         await b.ws.close()
+        left = await a.wait_for(lambda f: f["channel"] == "left", "when_player_disconnects' message")
+        assert left["payload"] == objs[1]["participantCode"]
         # A leaves the page: before_next_page sends on the group
         req = urllib.request.Request(page_urls[0], data=b"", method="POST")
         await asyncio.get_running_loop().run_in_executor(None, lambda: urllib.request.urlopen(req, timeout=120).read())

@@ -50,6 +50,7 @@ import threading
 import uuid
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from ..engine import conf, errors, host, keys, messaging, protocol
 from ..engine.clock import epoch_ms, from_epoch_ms
@@ -447,15 +448,33 @@ class Otree6Host(host.Host):
             raise errors.Refused(protocol.CLOSE_NOT_FOUND, "no group %s in app '%s'" % (pk, app_name))
         return group
 
-    def claim_ready(self, info, t0_ms):
+    def load_for_ready(self, infos):
+        by_model = collections.defaultdict(dict)
+        for info in infos:
+            by_model[info.model][info.pk] = info.gk
+        out = {}
+        for model, gks in by_model.items():
+            for chunk in _chunks(gks):
+                # the session comes along: hooks such as period_length() read it
+                q = (_db().query(model).populate_existing().options(joinedload("session"))
+                     .filter(model.id.in_(chunk)).filter(model.ran_ready_function.is_(None)))
+                for group in q:
+                    out[gks[group.id]] = group
+        return out
+
+    def claim_loaded(self, info, group, t0_ms):
+        from sqlalchemy.orm.attributes import set_committed_value
+
         table = info.model.__table__
+        # one UPDATE that only one caller can win
         res = _db().execute(table.update()
                             .where(table.c.id == info.pk)
                             .where(table.c.ran_ready_function.is_(None))
                             .values(ran_ready_function=t0_ms / 1000.0))
         if res.rowcount != 1:
-            return None
-        return self.load_group(info.gk)
+            return False
+        set_committed_value(group, "ran_ready_function", t0_ms / 1000.0)
+        return True
 
     def start_times(self, infos):
         by_model = collections.defaultdict(dict)
@@ -480,6 +499,22 @@ class Otree6Host(host.Host):
             return None
         started = row[0] * 1000.0 if row[0] is not None else None
         return started, (dict(row[1]) if len(row) > 1 and row[1] is not None else None)
+
+    def group_states(self, infos):
+        by_model = collections.defaultdict(dict)
+        for info in infos:
+            by_model[info.model][info.pk] = info.gk
+        out = {}
+        for model, gks in by_model.items():
+            table = model.__table__
+            cols = [table.c.id, table.c.ran_ready_function]
+            if "group_decisions" in table.c:
+                cols.append(table.c.group_decisions)
+            for chunk in _chunks(gks):
+                for row in _db().execute(sa.select(cols).where(table.c.id.in_(chunk))):
+                    started = row[1] * 1000.0 if row[1] is not None else None
+                    out[gks[row[0]]] = (started, dict(row[2]) if len(row) > 2 and row[2] is not None else None)
+        return out
 
     def write_group(self, group, fields):
         table = type(group).__table__
@@ -626,6 +661,37 @@ class Otree6Host(host.Host):
                             .where(Event.c.channel == "group_decisions").where(Event.c.seq.isnot(None))
                             .order_by(Event.c.seq.desc()).limit(1)).first()
         return _stored(row) if row is not None else None
+
+    def last_maps(self, infos):
+        by_app = collections.defaultdict(dict)
+        for info in infos:
+            by_app[info.app_name][info.pk] = info.gk
+        out = {}
+        for app_name, gks in by_app.items():
+            for chunk in _chunks(gks):
+                maps = sa.and_(Event.c.app_name == app_name, Event.c.channel == "group_decisions",
+                               Event.c.seq.isnot(None), Event.c.group_pk.in_(chunk))
+                tops = (sa.select([Event.c.group_pk, sa.func.max(Event.c.seq).label("top")])
+                        .where(maps).group_by(Event.c.group_pk).alias("tops"))
+                q = sa.select([Event]).select_from(Event.join(tops, sa.and_(
+                    Event.c.group_pk == tops.c.group_pk, Event.c.seq == tops.c.top))).where(maps)
+                for row in _db().execute(q):
+                    out[gks[row.group_pk]] = _stored(row)
+        return out
+
+    def max_seqs(self, infos):
+        by_app = collections.defaultdict(dict)
+        for info in infos:
+            by_app[info.app_name][info.pk] = info.gk
+        out = {}
+        for app_name, gks in by_app.items():
+            for chunk in _chunks(gks):
+                q = (sa.select([Event.c.group_pk, sa.func.max(Event.c.seq)])
+                     .where(Event.c.app_name == app_name).where(Event.c.group_pk.in_(chunk))
+                     .where(Event.c.seq.isnot(None)).group_by(Event.c.group_pk))
+                for pk, top in _db().execute(q):
+                    out[gks[pk]] = top
+        return out
 
     def missed(self, info, last_seq, participant_id, limit):
         rows = list(_db().execute(
