@@ -36,6 +36,53 @@ def enable_tcp_nodelay():
     base_events._set_nodelay = _set_nodelay
 
 
+class _ParticipantSocketsFirst:
+    """oTree's websocket application, with participant sockets of ours taken out first.
+
+    oTree wraps every websocket route in Channels' AuthMiddlewareStack, which
+    loads the Django session and user of each socket on a thread before the
+    consumer runs: a database hop per handshake, and one at a time when a lab
+    of 1,000 connects at once.  A participant socket needs neither (its token
+    is the credential; BIND_PARTICIPANT_TO_BROWSER reads only a cookie), so
+    its path goes through the cookie parser and our router alone.  Every
+    other path (our admin sockets too) keeps oTree's stack.
+    """
+
+    _redwood = True
+
+    def __init__(self, ours, original):
+        self.ours = ours
+        self.original = original
+
+    def __call__(self, scope):
+        try:
+            return self.ours(scope)
+        except ValueError:  # Channels' URLRouter: "No route found"
+            return self.original(scope)
+
+
+def route_participant_sockets_first():
+    """Put _ParticipantSocketsFirst in front of oTree's websocket stack (once the router exists)."""
+    from channels.routing import URLRouter
+    from channels.sessions import CookieMiddleware
+    from django.conf.urls import url
+    from otree.channels import routing as otree_routing
+
+    from . import consumers
+    from .engine import protocol
+
+    app = getattr(otree_routing, "application", None)
+    mapping = getattr(app, "application_mapping", None)
+    if not isinstance(mapping, dict) or "websocket" not in mapping:
+        logger.warning("otree-redwood: oTree's websocket router has an unknown shape; sockets keep its stack")
+        return False
+    if getattr(mapping["websocket"], "_redwood", False):
+        return True
+    ours = CookieMiddleware(URLRouter([url(protocol.SOCKET_ROUTE, consumers.RedwoodConsumer)]))
+    mapping["websocket"] = _ParticipantSocketsFirst(ours, mapping["websocket"])
+    return True
+
+
 def install():
     enable_tcp_nodelay()
     from otree.channels import consumers as otree_consumers
@@ -57,6 +104,10 @@ def install():
                 message = await receive()
                 kind = message.get("type")
                 if kind == "lifespan.startup":
+                    try:
+                        route_participant_sockets_first()
+                    except Exception:
+                        logger.exception("otree-redwood: participant sockets keep oTree's middleware")
                     try:
                         await runtime.ensure_started()
                     except Exception:

@@ -306,8 +306,12 @@ class DecisionGroup(Group):
         super().when_all_players_ready()
         initial_map = {}
         # the participants come with the players (one query, not one per
-        # member: a lab whose groups all start at once felt it)
-        for player in self.player_set.select_related("participant").order_by("id_in_group"):
+        # member: a lab whose groups all start at once felt it); when the
+        # server started many groups at once it loaded them all together
+        players = getattr(self, "_prefetched_objects_cache", {}).get("player_set")
+        if players is None:
+            players = self.player_set.select_related("participant").order_by("id_in_group")
+        for player in players:
             initial = getattr(player, "initial_decision", None)
             initial_map[player.participant.code] = initial() if callable(initial) else None
         self.group_decisions = initial_map

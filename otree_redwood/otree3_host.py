@@ -14,7 +14,7 @@ import uuid
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max, Q
+from django.db.models import Max, Prefetch, Q
 from django.db.utils import OperationalError, ProgrammingError
 from django.utils import timezone
 
@@ -154,16 +154,31 @@ class Otree3Host(host.Host):
     def load_group(self, gk, lock=False):
         return groups.load_by_key(gk, lock=lock)
 
-    def claim_ready(self, info, t0_ms):
-        model = info.model
+    def load_for_ready(self, infos):
+        by_model = collections.defaultdict(dict)
+        for info in infos:
+            by_model[info.model][info.pk] = info.gk
+        out = {}
+        for model, gks in by_model.items():
+            for chunk in _chunks(gks):
+                # the session and the players with their participants come
+                # along: hooks read them (DecisionGroup's reads the players)
+                players = model.player_set.rel.related_model.objects.select_related("participant")
+                rows = (model.objects.filter(pk__in=chunk, ran_ready_function__isnull=True)
+                        .select_related("session")
+                        .prefetch_related(Prefetch("player_set", queryset=players.order_by("id_in_group"))))
+                for group in rows:
+                    out[gks[group.pk]] = group
+        return out
+
+    def claim_loaded(self, info, group, t0_ms):
+        started = from_epoch_ms(t0_ms)
         # one UPDATE that only one caller can win
-        won = model.objects.filter(pk=info.pk, ran_ready_function__isnull=True).update(
-            ran_ready_function=from_epoch_ms(t0_ms)
-        )
-        if not won:
-            return None
-        # the session comes along: hooks such as period_length() read it
-        return model.objects.select_related("session").get(pk=info.pk)
+        if not info.model.objects.filter(pk=info.pk, ran_ready_function__isnull=True).update(
+                ran_ready_function=started):
+            return False
+        object.__setattr__(group, "ran_ready_function", started)
+        return True
 
     def start_times(self, infos):
         by_model = collections.defaultdict(dict)
@@ -182,6 +197,19 @@ class Otree3Host(host.Host):
             return None
         started = epoch_ms(row.ran_ready_function) if row.ran_ready_function is not None else None
         return started, getattr(row, "group_decisions", None)
+
+    def group_states(self, infos):
+        by_model = collections.defaultdict(dict)
+        for info in infos:
+            by_model[info.model][info.pk] = info.gk
+        out = {}
+        for model, gks in by_model.items():
+            names = ["pk", "ran_ready_function"] + (["group_decisions"] if hasattr(model, "group_decisions") else [])
+            for chunk in _chunks(gks):
+                for row in model.objects.filter(pk__in=chunk).values_list(*names):
+                    started = epoch_ms(row[1]) if row[1] is not None else None
+                    out[gks[row[0]]] = (started, row[2] if len(row) > 2 else None)
+        return out
 
     def write_group(self, group, fields):
         type(group).objects.filter(pk=group.pk).update(**fields)
@@ -294,6 +322,27 @@ class Otree3Host(host.Host):
         last = _events(info).filter(channel="group_decisions").exclude(seq=None).order_by("-seq").first()
         return _stored(last) if last is not None else None
 
+    def last_maps(self, infos):
+        Event = _models().Event
+        by_ct = {}
+        for info in infos:
+            by_ct.setdefault(info.ct_id, {})[info.pk] = info.gk
+        out = {}
+        for ct_id, gks in by_ct.items():
+            # 2 variables per group in the second query (SQLite allows 999)
+            for chunk in _chunks(gks, 300):
+                maps = Event.objects.filter(content_type_id=ct_id, channel="group_decisions")
+                # order_by(): Event's default ordering would join the GROUP BY (Django 2.2)
+                tops = (maps.filter(group_pk__in=chunk, seq__isnull=False).order_by().values("group_pk")
+                        .annotate(top=Max("seq")).values_list("group_pk", "top"))
+                wanted = Q()
+                for pk, top in tops:
+                    wanted |= Q(group_pk=pk, seq=top)
+                if wanted:
+                    for e in maps.filter(wanted):
+                        out[gks[e.group_pk]] = _stored(e)
+        return out
+
     def missed(self, info, last_seq, participant_id, limit):
         qs = _events(info).filter(seq__gt=last_seq).filter(
             Q(recipient_id__isnull=True) | Q(recipient_id=participant_id))
@@ -309,6 +358,21 @@ class Otree3Host(host.Host):
 
     def max_seq(self, info):
         return _events(info).aggregate(m=Max("seq"))["m"] or 0
+
+    def max_seqs(self, infos):
+        Event = _models().Event
+        by_ct = {}
+        for info in infos:
+            by_ct.setdefault(info.ct_id, {})[info.pk] = info.gk
+        out = {}
+        for ct_id, gks in by_ct.items():
+            for chunk in _chunks(gks):
+                # order_by(): Event's default ordering would join the GROUP BY (Django 2.2)
+                tops = (Event.objects.filter(content_type_id=ct_id, group_pk__in=chunk, seq__isnull=False)
+                        .order_by().values("group_pk").annotate(top=Max("seq")).values_list("group_pk", "top"))
+                for pk, top in tops:
+                    out[gks[pk]] = top
+        return out
 
     def decisions_after(self, info, after_ms, participant_ids):
         later = _events(info).filter(channel="decisions", timestamp__gt=from_epoch_ms(after_ms),

@@ -299,3 +299,30 @@ async def test_runtime_start_tunes_the_garbage_collector(make_session, ws, monke
     finally:
         gc.unfreeze()
         gc.set_threshold(*thresholds)
+
+
+def test_the_last_stored_maps_of_many_groups_in_two_queries(make_session):
+    """A lab reconnecting reads each group's last map in two queries, not one per group,
+    and gets the map with the highest seq even when groups share seq values."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from otree_redwood import groups as group_lookup
+    from otree_redwood.otree3_host import HOST
+
+    _, groups = make_session(APP, 8)
+    infos = group_lookup.build_infos([group_lookup.group_key(APP, gpk) for gpk, _ in groups], siblings=False)
+    assert len(infos) == 4
+    for n, info in enumerate(infos):
+        # the same seqs in every group, and the highest stored first
+        for seq in [10 + n, 1, 3]:
+            Event.objects.create(content_type_id=info.ct_id, group_pk=info.pk, channel="group_decisions",
+                                 value={"seq": seq}, seq=seq)
+        Event.objects.create(content_type_id=info.ct_id, group_pk=info.pk, channel="group_decisions",
+                             value={"live": True}, seq=None)
+    with CaptureQueriesContext(connection) as queries:
+        got = HOST.last_maps(infos)
+    assert len(queries) == 2
+    assert {gk: m.value["seq"] for gk, m in got.items()} == {
+        info.gk: HOST.last_map(info).value["seq"] for info in infos}
+    assert [got[info.gk].seq for info in infos] == [10, 11, 12, 13]

@@ -82,10 +82,15 @@ class Host:
         """
         raise NotImplementedError
 
-    def claim_ready(self, info, t0_ms):
-        """Mark the period started at ``t0_ms`` unless it was; the group (with
-        what its hooks read, e.g. its session) if this call won, else None.
-        Exactly one caller wins, across threads and processes."""
+    def load_for_ready(self, infos):
+        """{gk: group} of those groups whose period has not started, loaded with
+        what their hooks read (e.g. the session), in a few queries for all."""
+        raise NotImplementedError
+
+    def claim_loaded(self, info, group, t0_ms):
+        """Mark the period of a group from load_for_ready started at ``t0_ms``
+        unless it was: whether this call won (exactly one caller wins, across
+        threads and processes); the winner's object shows the start."""
         raise NotImplementedError
 
     def start_times(self, infos):
@@ -95,6 +100,10 @@ class Host:
     def group_state(self, info):
         """(period start ms or None, the map stored in the group row or None), or None if it is gone."""
         raise NotImplementedError
+
+    def group_states(self, infos):
+        """{gk: group_state(info)} of those groups that exist, in a few queries for all."""
+        return {info.gk: st for info in infos for st in [self.group_state(info)] if st is not None}
 
     def write_group(self, group, fields):
         """Store ``fields`` ({name: value}) in the group's row and on the object."""
@@ -139,6 +148,10 @@ class Host:
         """The StoredEvent of the group's last ``group_decisions`` with a seq, or None."""
         raise NotImplementedError
 
+    def last_maps(self, infos):
+        """{gk: last_map(info)} of many groups, in a few queries for all."""
+        return {info.gk: m for info in infos for m in [self.last_map(info)] if m is not None}
+
     def missed(self, info, last_seq, participant_id, limit):
         """The newest ``limit`` server messages after ``last_seq`` that this participant
         received (to all or to it alone), as StoredEvents, oldest first."""
@@ -151,6 +164,10 @@ class Host:
     def max_seq(self, info):
         """The highest stored seq of the group (0 if none)."""
         raise NotImplementedError
+
+    def max_seqs(self, infos):
+        """{gk: max_seq(info)} of many groups, in a few queries for all (groups without any may be left out)."""
+        return {info.gk: self.max_seq(info) for info in infos}
 
     def decisions_after(self, info, after_ms, participant_ids):
         """[(participant id, value)] of the ``decisions`` messages stored after ``after_ms``, in order."""

@@ -112,6 +112,7 @@ def connect_many(requests):
             logger.exception("redwood replay for %s failed", info.gk)
             replays.append((False, exc))
     latest = h.latest_states(infos.values())
+    maps = h.last_maps([info for info in infos.values() if info.is_decision_group])
     shared, failed = {}, {}
     for gk, info in infos.items():
         try:
@@ -123,7 +124,7 @@ def connect_many(requests):
                 frames.append(messaging.event_frame(latest_state))
             _repair_period_end(info, started[gk], latest_state)
             if info.is_decision_group:
-                frames.extend(_map_frame(info))
+                frames.extend(_map_frame(info, maps.get(gk)))
             shared[gk] = frames
         except Exception as exc:
             logger.exception("redwood connect of a socket of %s failed", gk)
@@ -139,7 +140,7 @@ def connect_many(requests):
     return out
 
 
-def _map_frame(info):
+def _map_frame(info, last):
     """The map a connecting socket starts from.
 
     The last stored ``group_decisions`` with its seq, never Redis's live map
@@ -149,7 +150,6 @@ def _map_frame(info):
     first stored map (sub-periods: until the first one ends) the live map
     goes without a seq.
     """
-    last = host.current().last_map(info)
     if last is not None:
         return [messaging.event_frame(last)]
     flat = redis_conn.get_sync().hgetall(info.decisions_key)
@@ -194,19 +194,26 @@ def ready_many(requests):
     """ready_phase() for many sockets [(info,)]: [(ok, ran or exception)].
 
     Which sockets are live is read for all their groups in two Redis round
-    trips, and each group is checked once however many of its members are
-    in the call.
+    trips, each group is checked once however many of its members are in
+    the call, and the groups that may start are started together
+    (_start_many): when a lab connects at once, a few queries and one
+    transaction serve dozens of groups.
     """
     infos = {}
     for (info,) in requests:
         infos[info.gk] = info  # the newest snapshot of the group
     live = live_sockets_many(infos.values())
-    ran = {}
+    ran, due = {}, []
     for gk, info in infos.items():
         try:
-            ran[gk] = (True, ready_phase(info, set(live[gk].values())))
+            if _may_start(info, set(live[gk].values())):
+                due.append(info)
+            else:
+                ran[gk] = (True, False)
         except Exception as exc:
             ran[gk] = (False, exc)
+    if due:
+        ran.update(_start_many(due))
     return [ran[info.gk] for (info,) in requests]
 
 
@@ -214,39 +221,91 @@ def ready_phase(info, codes=None):
     """Run when_all_players_ready() once if every member is connected.
 
     ``codes``: the participants with a live socket, when already known.
+    Returns whether this call started the period; raises what the hook raised.
     """
     if codes is None:
         codes = set(live_sockets(info).values())
-    if not set(info.members) <= codes and not absent.may_start(info, codes):
+    if not _may_start(info, codes):
         return False
+    ok, value = _start_many([info])[info.gk]
+    if not ok:
+        raise value
+    return value
+
+
+def _may_start(info, codes):
+    return set(info.members) <= codes or absent.may_start(info, codes)
+
+
+#: Groups started in one transaction.  On SQLite a transaction holds the
+#: write lock from its start, so the pipeline's commits wait for it: a lab of
+#: 500 groups goes in chunks, between which live traffic gets its turn.
+START_CHUNK = 50
+
+
+def _start_many(infos):
+    """Start the periods of these groups unless they have started: {gk: (ok, started or exception)}."""
+    out = {}
+    for i in range(0, len(infos), START_CHUNK):
+        out.update(_start_chunk(infos[i:i + START_CHUNK]))
+    return out
+
+
+def _start_chunk(infos):
+    """One transaction for the chunk, each group in a savepoint of its own: a
+    hook that raises undoes only its group's start (which runs again on the
+    next connect).  The guard is one UPDATE per group that only one caller
+    can win, whatever the number of threads and processes trying at once.
+    """
     h = host.current()
-    t0 = protocol.now_ms()
+    out, started = {}, []
     try:
         with h.atomic():
-            # the guard: only one caller wins, whatever the number of threads
-            # and processes that try at the same moment
-            group = h.claim_ready(info, t0)
-            if group is None:
-                return False
-            object.__setattr__(group, "_redwood_t0", t0)
-            group.when_all_players_ready()
-            # dated at t0: get_start_time() + period_length() is the due time
-            # of period_end, to the millisecond
-            messaging.send_sync(group, "state", protocol.STATE_PERIOD_START, t_ms=t0)
-            mode = state.decide_mode(info) if info.is_decision_group else None
-            if mode in ("now", "rate"):
-                # every member starts from the same map, whoever connected
-                # first.  Not with sub-periods: as in 0.9.x, their maps are
-                # exactly one per sub-period end.
-                seq, map_json = livestate.snapshot_sync(info)
-                messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
+            loaded = h.load_for_ready(infos)
+            for info in infos:
+                group = loaded.get(info.gk)
+                if group is None:  # started already (or gone)
+                    out[info.gk] = (True, False)
+                    continue
+                t0 = protocol.now_ms()
+                try:
+                    with h.atomic():
+                        mode = _start(h, info, group, t0)
+                except Exception as exc:
+                    logger.exception("when_all_players_ready() of %s failed; it will run again on the next "
+                                     "connect", info.gk)
+                    out[info.gk] = (False, exc)
+                    continue
+                out[info.gk] = (True, mode is not None)
+                if mode is not None:
+                    started.append((info, t0, mode))
+    except Exception as exc:
+        logger.exception("starting %d group(s) failed", len(infos))
+        return {info.gk: (False, exc) for info in infos}
+    for info, t0, mode in started:
         timers.schedule_period_end(info, t0)
         if mode == "rate":
             timers.start_rate_limit(info, t0)
-    except Exception:
-        logger.exception("when_all_players_ready() of %s failed; it will run again on the next connect", info.gk)
-        raise
-    return True
+    return out
+
+
+def _start(h, info, group, t0):
+    """The start of one period, in its savepoint: the mode of a started group, or None if another caller won."""
+    if not h.claim_loaded(info, group, t0):
+        return None
+    object.__setattr__(group, "_redwood_t0", t0)
+    group.when_all_players_ready()
+    # dated at t0: get_start_time() + period_length() is the due time of
+    # period_end, to the millisecond
+    messaging.send_sync(group, "state", protocol.STATE_PERIOD_START, t_ms=t0)
+    mode = state.decide_mode(info) if info.is_decision_group else ""
+    if mode in ("now", "rate"):
+        # every member starts from the same map, whoever connected first.
+        # Not with sub-periods: as in 0.9.x, their maps are exactly one per
+        # sub-period end.
+        seq, map_json = livestate.snapshot_sync(info)
+        messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
+    return mode
 
 
 def disconnect_phase(info, participant_id, participant_code, socket_id):

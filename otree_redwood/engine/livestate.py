@@ -62,10 +62,16 @@ def seed_groups(pairs):
         pipe.exists(info.seq_key)
     present = pipe.execute()
     seed = state.script(r, "seed")
-    for (info, floor), there in zip(pairs, present):
-        if there:
-            continue
-        top, decisions, dirty = _stored_state(info)
+    missing = [(info, floor) for (info, floor), there in zip(pairs, present) if not there]
+    if not missing:
+        return
+    h = host.current()
+    # what the database says of all of them in a few queries (a lab's fresh
+    # groups have nothing stored), then per started group its map
+    tops = h.max_seqs([info for info, _ in missing])
+    rows = h.group_states([info for info, _ in missing if info.is_decision_group])
+    for info, floor in missing:
+        top, decisions, dirty = _stored_state(h, info, tops.get(info.gk) or 0, rows.get(info.gk))
         top = max(top, int(floor or 0))
         args = [top, "1" if decisions is not None else "0", "1" if dirty else "0"]
         for code, value in (decisions or {}).items():
@@ -73,15 +79,16 @@ def seed_groups(pairs):
         seed(keys=[info.seq_key, info.decisions_key, info.ratelimit_key], args=args)
 
 
-def _stored_state(info):
-    """(top seq, live map or None, dirty) of a group from the database."""
-    h = host.current()
-    top = h.max_seq(info) or 0
+def _stored_state(h, info, top, row):
+    """(top seq, live map or None, dirty) of a group from the database.
+
+    ``top``: its highest stored seq; ``row``: (period start ms or None, the
+    row's map) of a DecisionGroup.
+    """
     if top:
         top += state.SEED_GAP
     if not info.is_decision_group:
         return top, None, False
-    row = h.group_state(info)
     if row is None or row[0] is None:
         return top, None, False  # not started: decisions are ignored until it is
     started_ms, row_map = row
