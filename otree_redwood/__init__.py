@@ -1,4 +1,4 @@
-"""otree-redwood: real-time interaction for oTree 3 experiments."""
+"""otree-redwood: real-time interaction for oTree 3.4 and oTree 6 experiments."""
 
 import warnings as _warnings
 
