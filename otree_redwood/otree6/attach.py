@@ -70,6 +70,7 @@ class _Registry:
         self.routes = []
         self.startup = []
         self.shutdown = []
+        self.attached = []
         self.app = None
         self.inserted = 0
         self.started = False
@@ -109,6 +110,15 @@ def on_shutdown(fn):
     """Run ``fn()`` (sync or async) when the server stops, if start-up ran.
     Callbacks run in registration order, each even if an earlier one failed."""
     _reg.shutdown.append(fn)
+    return fn
+
+
+def on_attach(fn):
+    """Run ``fn(app)`` once oTree's app exists (every app's models module is
+    imported by then): for what must see all apps, e.g. the Data-page exports."""
+    _reg.attached.append(fn)
+    if _reg.app is not None:
+        fn(_reg.app)
     return fn
 
 
@@ -208,6 +218,8 @@ def attach(app):
         static_files_app.all_directories.append(STATIC_DIR)
     app.router.on_startup.append(ensure_started)
     app.router.on_shutdown.insert(0, _shutdown)
+    for fn in list(_reg.attached):
+        fn(app)
     logger.debug("otree-redwood attached: %d routes of ours", len(_reg.routes))
 
 

@@ -33,6 +33,8 @@ import sqlalchemy as sa
 from . import models as _models  # noqa: F401  (tables, attach.install())
 from . import host as _host
 from . import endpoint as _endpoint  # noqa: F401  (the participant socket's route)
+from . import admin as _admin  # noqa: F401  (admin pages, JSON API, streamed CSVs, admin socket)
+from . import exports as _exports  # noqa: F401  (the Data page's custom_export_redwood_* functions)
 from ..engine import actions, decisions, lifecycle, livestate, messaging
 from .groupcolumns import DecisionGroupColumns, GroupColumns
 from .tables import Event

@@ -23,7 +23,8 @@ LAYERS = [
     ("wire", {"clock", "keys", "protocol", "client_rules", "conf", "errors"}),
     ("redis", {"redis_conn", "embedded_redis", "state", "timers"}),
     ("engine", {"host", "groupinfo", "messaging", "lifecycle", "absent", "decisions", "livestate", "actions",
-                "pipeline", "bus", "scheduler", "heartbeat", "gctune", "runtime"}),
+                "pipeline", "bus", "scheduler", "heartbeat", "gctune", "runtime", "eventrows",
+                "handshakes", "socket"}),
 ]
 
 
