@@ -15,7 +15,8 @@ import urllib.request
 import pytest
 import websockets
 
-from test_exports6 import login, played, redis_url, stored_events  # noqa: F401  (fixtures)
+from test_exports6 import login, stored_events
+from test_exports6 import played, redis_url  # noqa: F401  (fixtures, used by name)
 
 WAIT = 120
 
@@ -36,13 +37,13 @@ def anonymous(server, path):
 
 @pytest.mark.parametrize("path", ["/redwood/monitor/session/{code}/", "/redwood/debug/session/{code}/",
                                   "/redwood/export/events/?session={code}", "/redwood_export_rt_dec/"])
-def test_pages_send_anonymous_visitors_to_otrees_login(played, path):
+def test_pages_send_anonymous_visitors_to_otrees_login(played, path):  # noqa: F811
     server, code, _ = played
     status, headers, _ = anonymous(server, path.format(code=code))
     assert status == 302 and headers["Location"].endswith("/login")
 
 
-def test_api_refuses_anonymous_and_start_now_without_csrf(played):
+def test_api_refuses_anonymous_and_start_now_without_csrf(played):  # noqa: F811
     server, code, _ = played
     status, _, body = anonymous(server, "/redwood/api/events/session/%s/" % code)
     assert status == 403 and json.loads(body)["error"] == "admin login required"
@@ -60,7 +61,7 @@ def _config(html):
     return json.loads(m.group(1))
 
 
-def test_monitor_and_replay_render_our_admin_js_after_login(played):
+def test_monitor_and_replay_render_our_admin_js_after_login(played):  # noqa: F811
     server, code, objs = played
     opener = login(server)
     html = opener.open(server.base + "/redwood/monitor/session/%s/" % code, timeout=120).read().decode()
@@ -80,7 +81,7 @@ def test_monitor_and_replay_render_our_admin_js_after_login(played):
         assert opener.open(server.base + "/static/otree-redwood/admin/" + name, timeout=120).status == 200
 
 
-def test_json_api_returns_the_stored_events(played):
+def test_json_api_returns_the_stored_events(played):  # noqa: F811
     server, code, objs = played
     opener = login(server)
     data = json.loads(opener.open(server.base + "/redwood/api/events/session/%s/" % code, timeout=120).read())
@@ -105,7 +106,7 @@ async def _socket_frames(server, code, cookie=None):
         return first, None
 
 
-def test_admin_socket_refuses_anonymous_and_sends_the_snapshot_after_login(played):
+def test_admin_socket_refuses_anonymous_and_sends_the_snapshot_after_login(played):  # noqa: F811
     server, code, objs = played
     first, closed = asyncio.run(_socket_frames(server, code))
     assert first["type"] == "error" and closed == 4003

@@ -12,7 +12,6 @@ import http.cookiejar
 import io
 import json
 import re
-import shutil
 import textwrap
 import urllib.parse
 import urllib.request
@@ -125,7 +124,7 @@ COLUMNS = ["session_code", "app", "round", "group", "id_in_subsession", "partici
            "channel", "seq", "recipient_code", "time_utc", "time_ms", "subperiod", "value"]
 
 
-def test_events_csv_from_otrees_export_path_equals_what_was_played(played):
+def test_events_csv_from_otrees_export_path_equals_what_was_played(played):  # noqa: F811
     server, code, objs = played
     headers, text = rest_get(server, "/api/export_app_custom?app=rt_dec&function_name="
                                      "custom_export_redwood_events&session_code=%s" % code)
@@ -147,7 +146,7 @@ def test_events_csv_from_otrees_export_path_equals_what_was_played(played):
     assert [json.loads(r[13]) for r in body if r[7] == "state"] == ["period_start", "period_end"]
 
 
-def test_data_page_lists_both_exports_and_the_output_table_honours_formula_safe(played):
+def test_data_page_lists_both_exports_and_the_output_table_honours_formula_safe(played):  # noqa: F811
     server, code, objs = played
     opener = login(server)
     index = opener.open(server.base + "/ExportIndex", timeout=120).read().decode()
@@ -165,7 +164,7 @@ def test_data_page_lists_both_exports_and_the_output_table_honours_formula_safe(
     assert row[5] == "'=1+1"  # REDWOOD CSV_FORMULA_SAFE: a spreadsheet would have run it
 
 
-def test_streamed_admin_csv_equals_the_data_page_file(played):
+def test_streamed_admin_csv_equals_the_data_page_file(played):  # noqa: F811
     server, code, _objs = played
     _, data_page = rest_get(server, "/api/export_app_custom?app=rt_dec&function_name="
                                     "custom_export_redwood_events&session_code=%s" % code)
