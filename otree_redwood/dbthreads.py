@@ -2,14 +2,14 @@
 
 The pipeline's work runs, in order, on one thread with its own connection
 (``db_sync``); handshakes (authorize, connect, ready check) on another
-(``handshake_sync``, ``handshake_batch``), so that neither waits behind
-oTree's own sync thread (pages, exports) nor behind each other.
+(``handshake_sync``; engine/handshakes.py batches the calls), so that
+neither waits behind oTree's own sync thread (pages, exports) nor behind
+each other.
 """
 import asyncio
 import concurrent.futures
 import logging
 import threading
-import weakref
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
@@ -124,57 +124,3 @@ def handshake_sync(fn, atomic=True):
         return await asyncio.get_event_loop().run_in_executor(_handshake_executor, _in_db_thread, fn_, args)
 
     return run
-
-
-def handshake_batch(fn_many):
-    """Like handshake_sync, for work that is cheaper done for many sockets at once.
-
-    ``fn_many(list of argument tuples)`` runs on the handshake thread and
-    returns one ``(ok, value or exception)`` per tuple, in order.  Calls that
-    arrive while the thread is busy wait and then go together in one call
-    (arrival order kept): when a lab starts, a few queries serve the dozens
-    of sockets that connected meanwhile instead of a few queries each.
-    Calls of different kinds (``fn_many``) share the one thread, so each
-    batch still runs before or after the others, never in between.
-    """
-    queues = weakref.WeakKeyDictionary()  # event loop -> calls waiting for the thread
-
-    async def _one(args):
-        try:
-            return (await handshake_sync(fn_many, atomic=False)([args]))[0]
-        except Exception as exc:
-            return False, exc
-
-    async def drain(pending):
-        try:
-            while pending:
-                batch = pending[:]
-                del pending[:]
-                try:
-                    results = await handshake_sync(fn_many, atomic=False)([args for args, _ in batch])
-                except Exception as exc:
-                    # the call failed as a whole (a query of the batch): one
-                    # by one, so that only the socket that causes it fails
-                    results = [(False, exc)] if len(batch) == 1 else [await _one(args) for args, _ in batch]
-                for (_, fut), (ok, value) in zip(batch, results):
-                    if fut.done():
-                        continue
-                    if ok:
-                        fut.set_result(value)
-                    else:
-                        fut.set_exception(value)
-        finally:
-            queues.pop(asyncio.get_event_loop(), None)
-
-    async def run(*args):
-        loop = asyncio.get_event_loop()
-        fut = loop.create_future()
-        pending = queues.get(loop)
-        if pending is None:
-            pending = queues[loop] = []
-            loop.create_task(drain(pending))
-        pending.append((args, fut))
-        return await fut
-
-    return run
-

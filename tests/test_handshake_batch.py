@@ -1,5 +1,5 @@
 """Many sockets connecting at once (a lab starting): their handshakes are
-handled together (consumers.py, runtime.handshake_batch), and each socket
+handled together (consumers.py, engine/handshakes.py), and each socket
 still gets exactly its own answer, in its own order."""
 import asyncio
 
