@@ -46,6 +46,15 @@ async def ensure_started():
     return rt
 
 
+def running(loop=None):
+    """The Runtime of ``loop`` (default: the current one), started or starting, or None.
+
+    For a host's shutdown, which stops it if there is one without making one.
+    """
+    rt = _runtimes.get(loop if loop is not None else asyncio.get_event_loop())
+    return None if rt is None or rt.closed else rt
+
+
 def wake_local_schedulers():
     for rt in list(_runtimes.values()):
         if rt.started and not rt.closed and not rt.loop.is_closed():
