@@ -422,7 +422,7 @@ def build_snapshot(code):
 
 
 def _fill_row(row, app_name, g, connected):
-    from .bases import DecisionGroup
+    from .groupcolumns import DecisionGroupColumns
 
     e = Event.c
     mine = sa.and_(e.app_name == app_name, e.group_pk == g.id)
@@ -439,7 +439,7 @@ def _fill_row(row, app_name, g, connected):
                      else (start_ms + float(length) * 1000.0 if start_ms and length else None))
     row["seq"] = _db().execute(sa.select([sa.func.max(e.seq)]).where(mine)).scalar() or 0
     row["connected"] = sorted(m["code"] for m in row["members"] if m["code"] in connected)
-    is_decision = isinstance(g, DecisionGroup)
+    is_decision = isinstance(g, DecisionGroupColumns)
     row["decisions"] = g.field_maybe_none("group_decisions") if is_decision else None
     history = []
     if start_ms is not None and is_decision:
