@@ -8,7 +8,6 @@ experimenter would for a pilot.  No wall-clock bound: every wait is for a
 condition, with generous timeouts.
 """
 import asyncio
-import json
 import shutil
 import urllib.parse
 import urllib.request

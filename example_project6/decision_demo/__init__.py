@@ -7,6 +7,7 @@ oTree 6 writes its own; the page's template and JavaScript are the oTree 3
 ones in oTree 6's template syntax (docs/otree6.rst shows the port line by
 line).
 """
+# ruff: noqa: F403, F405  (the star import is oTree 6's own style: otree startapp writes it)
 from otree.api import *
 
 from otree_redwood.otree6.bases import DecisionGroup
