@@ -95,6 +95,8 @@ def _on_chat_event(group, event):
     started = group.get_start_time()
     group.send_to(event.participant, "private", {
         "stored": [e.channel for e in group.events],
+        # 0.9.x payoff code reads the sender of a stored event this way
+        "senders": [e.participant.code if e.participant_id is not None else None for e in group.events],
         "started": started.isoformat() if started is not None else None,
         "ended": group.get_end_time(),
     })
@@ -209,6 +211,7 @@ def test_module_level_handler_broadcasts_and_answers_the_sender_alone(server):
     assert private["seq"] > echoes[0]["seq"]
     # what the handler read: its own inbound event and the echo are stored already
     assert private["payload"]["stored"] == ["state", "chat", "chat_echo"]
+    assert private["payload"]["senders"] == [None, code_a, None]
     assert private["payload"]["started"] is not None and private["payload"]["ended"] is None
     assert "private" not in b_channels
     rows = _rows(server.project / "db.sqlite3",

@@ -101,7 +101,7 @@ class Group(GroupColumns):
         """Every stored event of this group, oldest first (a list)."""
         from otree.database import db
 
-        return _host.event_records(db._db.execute(self._redwood_events_query()))
+        return _records(db._db.execute(self._redwood_events_query()))
 
     def _state_time(self, state):
         from otree.database import db
@@ -208,4 +208,18 @@ class DecisionGroup(Group, DecisionGroupColumns):
         from otree.database import db
 
         q = self._redwood_events_query().where(Event.c.channel == "group_decisions")
-        return _host.event_records(db._db.execute(q))
+        return _records(db._db.execute(q))
+
+
+def _records(rows):
+    """EventRecords with their senders: 0.9.x payoff code reads ``event.participant.code``."""
+    from otree.database import db
+    from otree.models import Participant
+
+    rows = list(rows)
+    ids = {r.participant_id for r in rows if r.participant_id is not None}
+    participants = {p.id: p for p in db.query(Participant).filter(Participant.id.in_(ids))} if ids else {}
+    return _host.event_records(rows, participants)
+
+
+_host.register_bases(Group, DecisionGroup)

@@ -47,6 +47,7 @@ import contextlib
 import contextvars
 import logging
 import threading
+import types
 import uuid
 
 import sqlalchemy as sa
@@ -162,10 +163,19 @@ def _ensure_sqlite_transaction(session):
 
 # ---- app models -----------------------------------------------------------------
 
-def _bases():
-    from . import bases
+# bases.py registers its Group and DecisionGroup here when it is imported:
+# host.py must not import bases.py, which imports the host (tests/unit/test_layers.py).
+_BASES = types.SimpleNamespace(Group=None, DecisionGroup=None)
 
-    return bases
+
+def register_bases(group, decision_group):
+    _BASES.Group, _BASES.DecisionGroup = group, decision_group
+
+
+def _bases():
+    if _BASES.Group is None:
+        raise RuntimeError("otree_redwood.otree6.bases has not been imported")
+    return _BASES
 
 
 def models_module(app_name):
