@@ -71,6 +71,9 @@ class Player(BasePlayer):
 
 
 def period_length(group):
+    # a query in a hook (as is_bot_session's): SQLAlchemy flushes the group
+    # first, and the initial map must still reach the live state
+    group.session.get_participants()
     return group.session.config.get("period_length", 3)
 
 

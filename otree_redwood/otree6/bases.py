@@ -26,6 +26,7 @@ event's ``timestamp`` is an aware UTC datetime.
 Importing this module sets up everything (tables, routes, template tag, the
 host, the participant socket): an app needs nothing else.
 """
+import json
 import logging
 
 import sqlalchemy as sa
@@ -171,19 +172,31 @@ class DecisionGroup(Group, DecisionGroupColumns):
         # the live map: the initial one, or what the app's hook made of it
         self._redwood_after_app_code()
 
+    def _redwood_take_snapshot(self):
+        """The map as loaded (or as the engine set it): _redwood_after_app_code compares with it.
+
+        Not SQLAlchemy's attribute history: a query the app's code runs (an
+        autoflush) writes the change and clears the history before we look.
+        """
+        object.__setattr__(self, "_redwood_map_text", _map_text(self.__dict__.get("group_decisions")))
+
     def _redwood_after_app_code(self):
         # a map the app changed itself (assigned, or changed in place) is the
         # live map from now on; during the period it counts as a change, so a
         # rate-limited group's next tick broadcasts it, as 0.9.x's did
-        state = sa.inspect(self)
-        if not state.attrs.group_decisions.history.has_changes():
-            return
         value = self.field_maybe_none("group_decisions")
+        snap = self.__dict__.get("_redwood_map_text")
+        if snap is None:
+            if not sa.inspect(self).attrs.group_decisions.history.has_changes():
+                return
+        elif _map_text(value) == snap:
+            return
         if value is None:
             return
         started = self.field_maybe_none("ran_ready_function") is not None
         by_app = started and getattr(self, "_redwood_t0", None) is None
         livestate.store_decisions_sync(_host.HOST.info_for(self), dict(value), changed=by_app)
+        self._redwood_take_snapshot()
 
     def _subperiod_tick(self, current_interval, intervals):
         """End of sub-period ``current_interval`` (from 0) of ``intervals``: store and
@@ -209,6 +222,23 @@ class DecisionGroup(Group, DecisionGroupColumns):
 
         q = self._redwood_events_query().where(Event.c.channel == "group_decisions")
         return _records(db._db.execute(q))
+
+
+def _map_text(value):
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+@sa.event.listens_for(DecisionGroup, "load", propagate=True)
+def _loaded(target, context):
+    target._redwood_take_snapshot()
+
+
+@sa.event.listens_for(DecisionGroup, "refresh", propagate=True)
+def _refreshed(target, context, attrs):
+    target._redwood_take_snapshot()
 
 
 def _records(rows):

@@ -546,6 +546,7 @@ class Otree6Host(host.Host):
                 value._parents[group] = name
             else:
                 set_committed_value(group, name, value)
+        group._redwood_take_snapshot()
 
     def update_rows(self, backlog):
         by_shape = collections.defaultdict(list)
