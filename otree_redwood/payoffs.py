@@ -242,8 +242,11 @@ def group_rows(group):
     """``(timestamp_ms, channel, value)`` of a group's state and map events."""
     from .engine.clock import epoch_ms
 
-    events = group.events.filter(channel__in=("state", "group_decisions")).order_by("timestamp", "id")
-    return [(epoch_ms(e.timestamp), e.channel, e.value) for e in events]
+    events = group.events
+    if hasattr(events, "filter"):  # oTree 3: a query set
+        events = events.filter(channel__in=("state", "group_decisions")).order_by("timestamp", "id")
+    # (oTree 6: a list, oldest first)
+    return [(epoch_ms(e.timestamp), e.channel, e.value) for e in events if e.channel in ("state", "group_decisions")]
 
 
 def _hook(group, name):

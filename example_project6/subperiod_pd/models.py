@@ -15,9 +15,8 @@ sub-periods of the matrix cell the pair was in.
 """
 from otree.api import BaseConstants, BasePlayer, BaseSubsession, models
 
-from otree_redwood.engine.clock import epoch_ms
 from otree_redwood.otree6.bases import DecisionGroup
-from otree_redwood.payoffs import decision_series, integrate
+from otree_redwood.payoffs import group_series, integrate
 
 from .payoffs import MATRIX, flow_payoff, own_decision
 
@@ -45,17 +44,8 @@ class Group(DecisionGroup):
         return self.session.config.get("num_subperiods", Constants.default_num_subperiods)
 
     def series(self):
-        """The period's maps on the server's clock, or None if it never started.
-
-        otree_redwood.payoffs.group_series reads the oTree 3 query set; on
-        oTree 6 ``events`` is a list, so the rows are built here and given to
-        the same pure functions.
-        """
-        rows = [(epoch_ms(e.timestamp), e.channel, e.value) for e in self.events
-                if e.channel in ("state", "group_decisions")]
-        if not any(ch == "state" and v == "period_start" for _, ch, v in rows):
-            return None
-        return decision_series(rows, num_subperiods=self.num_subperiods(), period_length=self.period_length())
+        """The period's maps on the server's clock, or None if it never started."""
+        return group_series(self)
 
     def subperiod_history(self):
         """The maps that closed each sub-period, oldest first ([] before the period)."""
