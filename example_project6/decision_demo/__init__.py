@@ -35,6 +35,11 @@ class Player(BasePlayer):
 
 
 def period_length(group: Group):
+    from otree_redwood.otree6.bots import is_bot_session
+
+    if is_bot_session(group.session):
+        # `otree test` bots play a short period
+        return group.session.config.get("bot_period_length", 3)
     length = group.session.config.get("period_length", C.DEFAULT_PERIOD_LENGTH)
     return length or None
 
