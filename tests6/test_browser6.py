@@ -39,17 +39,18 @@ def server(tmp_path, redis_url):  # noqa: F811
     s.stop()
 
 
-def test_two_chromium_participants_play_decision_demo(server):
+def play_in_chromium(server, a_code, b_code, move="0.9", initial="0.50"):
+    """Two Chromium pages play decision_demo's period: A moves its slider to ``move``.
+
+    Asserts what the participants see: both pages running, A's move at B,
+    both on the results page with both final decisions, no console error and
+    no failed request.  Needs the session's period long enough for both
+    pages to connect.
+    """
     chromium = require_chromium()
     from playwright.sync_api import sync_playwright
 
-    # long enough for both pages to connect and one move on a loaded machine;
-    # the period starts only when both pages are connected
-    code = server.post_json("/api/sessions", {"session_config_name": "decision_demo", "num_participants": 2,
-                                              "modified_session_config_fields": {"period_length": 15}})["code"]
-    a_code, b_code = [p["code"] for p in server.post_json("/api/get_session/%s" % code, {})["participants"]]
     errors, failed = [], []
-
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
@@ -69,22 +70,30 @@ def test_two_chromium_participants_play_decision_demo(server):
                 # the page's own window.oTree: this participant, a socket token
                 assert page.evaluate("window.oTree.participantCode") in (a_code, b_code)
                 assert page.evaluate("typeof window.oTree.socketToken") == "string"
-            pa.fill("#slider", "0.9")
+            pa.fill("#slider", move)
             pa.dispatch_event("#slider", "input")
-            pb.wait_for_function("document.getElementById('other').textContent === '0.9'", timeout=WAIT_MS)
-            assert pa.text_content("#mine") == "0.9"
+            pb.wait_for_function("document.getElementById('other').textContent === '%s'" % move, timeout=WAIT_MS)
+            assert pa.text_content("#mine") == move
             # <redwood-period> submits each page at period_end (+ post_round_delay)
             for page in pages:
                 page.wait_for_url("**/decision_demo/Results/**", timeout=WAIT_MS)
-            table_a = pa.text_content("#final-decisions")
-            table_b = pb.text_content("#final-decisions")
-            assert "0.90" in table_a and "0.50" in table_a
-            assert "0.90" in table_b and "0.50" in table_b
+            shown = "%.2f" % float(move)
+            for page in pages:
+                table = page.text_content("#final-decisions")
+                assert shown in table and initial in table
         finally:
             browser.close()
-
     assert errors == []
     assert failed == []
+
+
+def test_two_chromium_participants_play_decision_demo(server):
+    # long enough for both pages to connect and one move on a loaded machine;
+    # the period starts only when both pages are connected
+    code = server.post_json("/api/sessions", {"session_config_name": "decision_demo", "num_participants": 2,
+                                              "modified_session_config_fields": {"period_length": 15}})["code"]
+    a_code, b_code = [p["code"] for p in server.post_json("/api/get_session/%s" % code, {})["participants"]]
+    play_in_chromium(server, a_code, b_code)
 
     rows = _rows(server.project / "db.sqlite3",
                  "select e.channel, e.value, p.code from otree_redwood_event e join otree_session s "

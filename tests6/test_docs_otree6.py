@@ -7,12 +7,14 @@ checkout's .venv6 is the reader's virtualenv), ``run`` (shell commands, run
 in order in one shell) and ``append <file>`` (lines added at the end of a
 file).  ``path/to/otree-redwood`` is replaced by this checkout.
 
-The bots of ``otree test`` submit the pages without the period (no oTree 6
-real-time bots yet), so the real-time part of the doc's app is played by two
-``websockets`` clients with the tokens of the participants' rendered pages,
-on ``otree prodserver`` and the embedded Redis, as a reader would run it.
-Then the events are checked in oTree's database and in the Data page's
-exports, and the doc's last step stops the embedded Redis.
+The doc's ``otree test`` step plays the real-time period with the oTree 6
+bots.  Then the doc's app runs on ``otree prodserver`` and the embedded
+Redis, as a reader would run it: two Chromium participants play a session
+(test_browser6.play_in_chromium; skipped without Chromium unless
+REDWOOD_REQUIRE_BROWSER=1, as in CI), and two ``websockets`` clients with
+the tokens of the rendered pages play another, checking each frame.  Then
+the events are checked in oTree's database and in the Data page's exports,
+and the doc's last step stops the embedded Redis.
 """
 import asyncio
 import csv
@@ -29,6 +31,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, VENV_BIN, Server, otree_json, resetdb
+from test_browser6 import play_in_chromium
 from test_engine_e2e import Client, _rows, _state
 
 DOC = REPO / "docs" / "otree6.rst"
@@ -124,12 +127,20 @@ def test_the_otree6_page_from_startproject_to_a_played_and_exported_session(work
     assert ".redwood/" in (project / ".gitignore").read_text().split()
     assert "otree_redwood" not in (project / "settings.py").read_text()  # nothing to configure
 
-    # 2. the doc's app, played in real time as two browsers would: prodserver,
-    # the embedded Redis, the tokens of the rendered pages
+    # 2. the doc's app, played in real time by two Chromium participants
+    # (prodserver, the embedded Redis), then by two sockets with the tokens
+    # of the rendered pages, which check each frame
     env = readers_env()
     resetdb(project, env=env)
     server = Server(project, "prodserver", env=env)
     try:
+        played = server.post_json("/api/sessions", {"session_config_name": "decision_demo", "num_participants": 2,
+                                                    "modified_session_config_fields": {"period_length": 15}})["code"]
+        play_in_chromium(server, *[p["code"] for p in server.post_json("/api/get_session/%s" % played,
+                                                                         {})["participants"]], move="0.8")
+        assert ("decisions", "0.8") in _rows(
+            project / "db.sqlite3", "select e.channel, e.value from otree_redwood_event e join otree_session s "
+            "on s.id = e.session_id where s.code = ?", (played,))
         code = server.post_json("/api/sessions", {"session_config_name": "decision_demo", "num_participants": 2,
                                                   "modified_session_config_fields": {"period_length": 4}})["code"]
         codes = [p["code"] for p in server.post_json("/api/get_session/%s" % code, {})["participants"]]
