@@ -7,7 +7,9 @@ the rendered pages (helpers of test_engine_e2e).  Three apps:
   that broadcasts with ``send`` and answers the sender alone with
   ``send_to``, reading ``events`` and ``get_start_time()``;
 - rt_sub (models.py format, DecisionGroup): ``num_subperiods`` as a method;
-- rt_rate (single-file, DecisionGroup): module-level ``rate_limit``.
+- rt_rate (single-file, DecisionGroup): module-level ``rate_limit``;
+- rt_emit (single-file, Group): a ``DiscreteEventEmitter`` on a method of
+  the group, started in ``when_all_players_ready``, as 0.9.x apps do.
 """
 import asyncio
 import json
@@ -25,6 +27,7 @@ SESSION_CONFIGS = [
     dict(name="rt_chat", app_sequence=["rt_chat"], num_demo_participants=2),
     dict(name="rt_sub", app_sequence=["rt_sub"], num_demo_participants=2),
     dict(name="rt_rate", app_sequence=["rt_rate"], num_demo_participants=2),
+    dict(name="rt_emit", app_sequence=["rt_emit"], num_demo_participants=2),
 ]
 SESSION_CONFIG_DEFAULTS = dict(real_world_currency_per_point=1.00, participation_fee=0.00, doc="")
 PARTICIPANT_FIELDS = []
@@ -156,6 +159,22 @@ class Decision(Page):
 page_sequence = [Decision]
 '''
 
+EMIT = HEAD.format(name="rt_emit") + '''
+
+from otree_redwood.utils import DiscreteEventEmitter
+
+
+class Group(RedwoodGroup):
+    def period_length(self):
+        return 3
+
+    def when_all_players_ready(self):
+        DiscreteEventEmitter(0.5, 3, self, self.tick).start()
+
+    def tick(self, current_interval, intervals):
+        self.send("tick", [current_interval, intervals])
+'''
+
 TEMPLATE = '''{% extends "otree_redwood/Page.html" %}
 {% block content %}<p>x</p>{% endblock %}
 '''
@@ -171,6 +190,7 @@ def server(tmp_path_factory, redis_url):  # noqa: F811
         "settings.py": SETTINGS,
         "rt_chat/__init__.py": CHAT, "rt_chat/Decision.html": TEMPLATE, "rt_chat/After.html": TEMPLATE,
         "rt_rate/__init__.py": RATE, "rt_rate/Decision.html": TEMPLATE,
+        "rt_emit/__init__.py": EMIT, "rt_emit/Decision.html": TEMPLATE,
         "rt_sub/__init__.py": "", "rt_sub/models.py": SUB_MODELS, "rt_sub/pages.py": SUB_PAGES,
         "rt_sub/templates/rt_sub/Decision.html": TEMPLATE,
     }
@@ -295,3 +315,25 @@ def test_send_from_a_page_and_resync_of_a_socket_that_missed_it(server):
     note, missed = asyncio.run(go())
     assert note["payload"] == objs[0]["participantCode"]
     assert missed["seq"] == note["seq"] and missed["payload"] == note["payload"]
+
+
+def test_an_emitter_on_a_group_method_ticks_each_interval_once(server):
+    objs = _pages(server, "rt_emit")
+
+    async def go():
+        clients = [await Client.open(server, o) for o in objs]
+        for c in clients:
+            await c.wait_for(_state("period_end"), "period_end")
+        for c in clients:
+            await c.ws.close()
+        return [[f["payload"] for f in c.frames if f["channel"] == "tick"] for c in clients]
+
+    seen = asyncio.run(go())
+    # 3 s / 0.5 s: ticks 0, 1, ... of 6, in order, once each, the same to both
+    # members; the last is due just after the period end (the emitter starts
+    # a moment after the period), which cancels it with the group's timers
+    assert seen[0] == seen[1]
+    assert seen[0] in ([[k, 6.0] for k in range(5)], [[k, 6.0] for k in range(6)])
+    # a method of the group had its record in the database (what re-arms it
+    # after a Redis loss), removed with the timers at the period end
+    assert _rows(server.project / "db.sqlite3", "select count(*) from otree_redwood_emitterrecord") == [(0,)]

@@ -43,7 +43,10 @@ def schedule_emitter(group, interval_s, period_length_s, callback, start_immedia
     method = None
     if getattr(callback, "__self__", None) is not None and hasattr(callback, "__func__"):
         owner_obj = callback.__self__
-        if getattr(owner_obj, "pk", None) == group.pk and type(owner_obj) is type(group):
+        # a method of this group (any object of its row): named in Redis, so
+        # any process can run it (groups have no ``pk`` on oTree 6: compare infos)
+        if type(owner_obj) is type(group) and (
+                owner_obj is group or host.current().info_for(owner_obj).gk == info.gk):
             method = callback.__func__.__name__
     timer_id = keys.emitter_timer(info.gk, name or uuid.uuid4().hex[:12])
     data = {"intervals": intervals}
