@@ -108,26 +108,28 @@ def _patch_timing(rt_mod):
         t = time.perf_counter()
         now = time.time() * 1000.0
         for item in batch:
-            if item.kind == "in" and item.t_ms:
+            if type(item).__name__ == "Inbound" and item.t_ms:
                 timing["queue_wait"].append(now - item.t_ms)
         try:
             return await orig_process(self, batch)
         finally:
             timing["process"].append((time.perf_counter() - t) * 1000.0)
 
-    def _db_phase(self, batch, results, now):
+    def _db_phase(self, *args, **kwargs):
         t = time.perf_counter()
         try:
-            return orig_db(self, batch, results, now)
+            return orig_db(self, *args, **kwargs)
         finally:
             timing["db"].append((time.perf_counter() - t) * 1000.0)
 
     cls._process, cls._db_phase = _process, _db_phase
 
-    cons = sys.modules.get("otree_redwood.consumers")
-    if cons is not None:
-        C = cons.RedwoodConsumer
-        orig_deliver, orig_send = C.deliver, C.send
+    sock_mod = sys.modules.get("otree_redwood.engine.socket")
+    if sock_mod is not None:
+        # the participant socket of both hosts: deliver() takes a frame from
+        # the bus, its transport's send() writes it
+        S = sock_mod.ParticipantSocket
+        orig_deliver, orig_init = S.deliver, S.__init__
 
         def deliver(self, frame):
             ts = _frame_ts(frame)
@@ -135,14 +137,17 @@ def _patch_timing(rt_mod):
                 timing["to_deliver"].append(time.time() * 1000.0 - ts)
             return orig_deliver(self, frame)
 
-        async def send(self, text_data=None, bytes_data=None, close=False):
-            r = await orig_send(self, text_data=text_data, bytes_data=bytes_data, close=close)
-            ts = _frame_ts(text_data)
-            if ts is not None:
-                timing["to_sent"].append(time.time() * 1000.0 - ts)
-            return r
+        def __init__(self, send, *args, **kwargs):
+            async def timed_send(text):
+                r = await send(text)
+                ts = _frame_ts(text)
+                if ts is not None:
+                    timing["to_sent"].append(time.time() * 1000.0 - ts)
+                return r
 
-        C.deliver, C.send = deliver, send
+            orig_init(self, timed_send, *args, **kwargs)
+
+        S.deliver, S.__init__ = deliver, __init__
     import gc
 
     gc.callbacks.append(_gc_cb)

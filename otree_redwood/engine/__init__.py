@@ -9,10 +9,13 @@ on an engine module that imports Django, Channels or oTree):
 * Redis: ``redis_conn``, ``embedded_redis``, ``state``, ``timers`` -- the
   live map, sequence numbers and durable timers, knowing nothing of models;
 * engine: ``host`` (the one interface to the framework), ``groupinfo``,
-  ``messaging``, ``lifecycle``, ``absent``, ``decisions``, ``actions``,
-  ``pipeline``, ``bus``, ``scheduler``, ``heartbeat``, ``gctune``, ``runtime``.
+  ``messaging``, ``lifecycle``, ``absent``, ``decisions``, ``livestate``,
+  ``actions``, ``pipeline``, ``bus``, ``scheduler``, ``heartbeat``,
+  ``gctune``, ``runtime``, ``socket`` (one participant socket for both
+  hosts), ``handshakes``, ``eventrows``.
 
-The host adapter (for oTree 3: the modules of ``otree_redwood`` itself --
-models, consumers, views, exports, ``otree3_host``) sits on top and is the
-only code that imports the framework.  docs/architecture.rst has the picture.
+The host adapters sit on top and are the only code that imports a
+framework: for oTree 3 the modules of ``otree_redwood`` itself (models,
+consumers, views, exports, ``otree3_host``), for oTree 6 ``otree_redwood.otree6``.
+docs/architecture.rst has the picture.
 """
