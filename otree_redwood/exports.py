@@ -17,12 +17,10 @@ whenever ``OTREE_AUTH_LEVEL`` is set.
 This module also holds the lookups that the views and the monitor share:
 which apps are real-time apps, and the groups of a session.
 """
-import csv
 import datetime
 import importlib
 import importlib.util
 import logging
-import re
 
 import vanilla
 from django.conf import settings
@@ -31,7 +29,8 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.http import StreamingHttpResponse
 
-from .engine import conf
+from .engine import conf, eventrows
+from .engine.eventrows import formula_safe  # noqa: F401  (the name docs and tests use)
 
 logger = logging.getLogger(__name__)
 
@@ -40,23 +39,8 @@ CHUNK_SIZE = 2000
 #: Rows encoded into one piece of the streamed response.
 ROWS_PER_PIECE = 500
 
-#: Columns of the tidy events CSV, in order.
-EVENT_COLUMNS = [
-    "session_code",
-    "app",
-    "round",
-    "group",
-    "id_in_subsession",
-    "participant_code",
-    "id_in_group",
-    "channel",
-    "seq",
-    "recipient_code",
-    "time_utc",
-    "time_ms",
-    "subperiod",
-    "value",
-]
+#: Columns of the tidy events CSV, in order (engine/eventrows.py: the same on both hosts).
+EVENT_COLUMNS = list(eventrows.EVENT_COLUMNS)
 
 
 # ---------------------------------------------------------------- lookups
@@ -123,16 +107,7 @@ def _subperiod_spec(group):
 
     if not isinstance(group, DecisionGroup):
         return None
-    n = call_hook(group, "num_subperiods")
-    length = call_hook(group, "period_length")
-    try:
-        n = int(n) if n else 0
-        length = float(length) if length else 0.0
-    except (TypeError, ValueError):
-        return None
-    if n <= 0 or length <= 0:
-        return None
-    return n, length
+    return eventrows.subperiod_spec(call_hook(group, "num_subperiods"), call_hook(group, "period_length"))
 
 
 class _Lookups:
@@ -198,54 +173,6 @@ class _Lookups:
         return app
 
 
-class _SubperiodCounter:
-    """Sub-period index of each event of a group with ``num_subperiods``.
-
-    The server stores one ``group_decisions`` event at each sub-period end
-    (``k = 1..n``, the n-th just before ``period_end``); a map stored right
-    at ``period_start`` (a group whose hooks changed mode mid-session) opens
-    sub-period 1 and gets index 0.  Any other event between ``period_start``
-    and ``period_end`` belongs to the sub-period that is running: the number
-    of sub-period ends stored before it, plus one.
-    """
-
-    __slots__ = ("n", "half_ms", "start_ms", "ends", "running", "opened")
-
-    def __init__(self, n, length_s):
-        self.n = n
-        self.half_ms = length_s * 1000.0 / n / 2.0
-        self.start_ms = None
-        self.ends = 0
-        self.running = False
-        self.opened = False
-
-    def index(self, channel, value, t_ms):
-        if channel == "state":
-            if value == "period_start":
-                self.start_ms, self.ends, self.running, self.opened = t_ms, 0, True, False
-                return ""
-            if value == "period_end":
-                self.running = False
-                return ""
-        if not self.running:
-            return ""
-        if channel == "group_decisions":
-            if not self.opened and self.ends == 0 and t_ms - self.start_ms < self.half_ms:
-                self.opened = True
-                return 0
-            self.opened = True
-            if self.ends < self.n:
-                self.ends += 1
-            return self.ends
-        return min(self.ends + 1, self.n)
-
-
-def _iso(dt):
-    if dt.tzinfo is not None:
-        dt = dt.astimezone(datetime.timezone.utc).replace(tzinfo=None)
-    return dt.isoformat(timespec="microseconds") + "Z"
-
-
 def events_queryset(lookups, session_code=None):
     from .models import Event
 
@@ -269,10 +196,6 @@ def iter_event_rows(session_code=None, chunk_size=CHUNK_SIZE):
     ``chunk_size`` at a time, and what is kept besides is per group and per
     player (see :class:`_Lookups`).
     """
-    import json
-
-    from .engine.clock import epoch_ms
-
     lookups = _Lookups(session_code)
     counters = {}
     yield list(EVENT_COLUMNS)
@@ -285,67 +208,24 @@ def iter_event_rows(session_code=None, chunk_size=CHUNK_SIZE):
             session, round_number, id_in_subsession = "", "", ""
         else:
             session, round_number, id_in_subsession = group
-        t_ms = epoch_ms(ts)
-        subperiod = ""
+        counter = None
         spec = lookups.subperiods.get(gkey)
         if spec is not None:
             counter = counters.get(gkey)
             if counter is None:
-                counter = counters[gkey] = _SubperiodCounter(*spec)
-            state_value = None
-            if channel == "state" and value_text:
-                try:
-                    state_value = json.loads(value_text)
-                except ValueError:
-                    state_value = None
-            subperiod = counter.index(channel, state_value, t_ms)
-        yield [
-            session,
-            lookups.app(ct_id),
-            round_number,
-            group_pk,
-            id_in_subsession,
-            lookups.code(pid),
-            lookups.id_in_group.get((ct_id, group_pk, pid), "") if pid is not None else "",
-            channel,
-            "" if seq is None else seq,
-            lookups.code(rid),
-            _iso(ts),
-            "%.3f" % t_ms,
-            subperiod,
-            "null" if value_text is None else value_text,
-        ]
-
-
-class _Line:
-    """A file-like object whose write() returns what it was given (for csv.writer)."""
-
-    def write(self, text):
-        return text
-
-
-# a spreadsheet reads a cell that starts with one of these as a formula
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_PLAIN_NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-
-
-def formula_safe(cell):
-    """``cell``, with a quote in front when a spreadsheet would run it as a formula.
-
-    Plain numbers (``-0.5``, ``+3``, ``-1e-3``) stay as they are: they are
-    read as numbers, not formulas, and analysis code needs them intact.
-    """
-    if isinstance(cell, str) and cell.startswith(_FORMULA_START) and not _PLAIN_NUMBER_RE.match(cell):
-        return "'" + cell
-    return cell
+                counter = counters[gkey] = eventrows.SubperiodCounter(*spec)
+        yield eventrows.event_row(
+            session_code=session, app=lookups.app(ct_id), round_number=round_number, group_pk=group_pk,
+            id_in_subsession=id_in_subsession, participant_code=lookups.code(pid),
+            id_in_group=lookups.id_in_group.get((ct_id, group_pk, pid), "") if pid is not None else "",
+            channel=channel, seq=seq, recipient_code=lookups.code(rid), timestamp=ts, value_text=value_text,
+            counter=counter,
+        )
 
 
 def safe_requested(request):
     """Whether a download asked for spreadsheet-safe cells (``?safe=1``), else the setting."""
-    flag = request.GET.get("safe")
-    if flag is None or flag == "":
-        return bool(conf.get("CSV_FORMULA_SAFE"))
-    return flag.strip().lower() not in ("0", "false", "no", "off")
+    return eventrows.safe_flag(request.GET.get("safe"), conf.get("CSV_FORMULA_SAFE"))
 
 
 def stream_csv(rows, rows_per_piece=ROWS_PER_PIECE, safe=False):
@@ -354,17 +234,7 @@ def stream_csv(rows, rows_per_piece=ROWS_PER_PIECE, safe=False):
     With ``safe``, cells that a spreadsheet would read as a formula get a
     leading quote (see formula_safe).
     """
-    writer = csv.writer(_Line())
-    piece = []
-    for row in rows:
-        if safe:
-            row = [formula_safe(cell) for cell in row]
-        piece.append(writer.writerow(row))
-        if len(piece) >= rows_per_piece:
-            yield "".join(piece)
-            piece = []
-    if piece:
-        yield "".join(piece)
+    return eventrows.csv_pieces(rows, rows_per_piece=rows_per_piece, safe=safe)
 
 
 def csv_response(pieces, filename):
