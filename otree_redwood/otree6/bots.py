@@ -33,14 +33,15 @@ oTree internals: ``otree/asgi.py`` ``app``; ``otree/middleware.py`` ``lock2``
 ``otree/bots/bot.py`` ``Submission``, ``PlayerBot.player``.
 """
 import asyncio
-import json
 import logging
 import random
 import threading
-import time
 import uuid
 
-from ..engine import client_rules, conf, protocol
+from ..engine import conf, protocol
+from ..engine.botplay import (  # noqa: F401  (the bots' public names, as on oTree 3)
+    BotError, BotState, GroupPlay, Member, actor as _actor, diagnose as _diagnose, reader as _reader,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -48,117 +49,6 @@ DEFAULT_RATE = 4.0
 DEFAULT_SLACK = 20.0
 DEFAULT_START_TIMEOUT = 15.0
 PROGRESS_EVERY = 5.0
-
-
-class BotError(AssertionError):
-    """A real-time play went wrong (timeout, refused socket, closed socket)."""
-
-
-class Member:
-    __slots__ = ("code", "id_in_group", "role", "info")
-
-    def __init__(self, code, id_in_group=None, role="", info=None):
-        self.code, self.id_in_group, self.role, self.info = code, id_in_group, role or "", dict(info or {})
-
-    def __repr__(self):
-        return "Member(%s, id_in_group=%s)" % (self.code, self.id_in_group)
-
-
-class BotState:
-    """What one member's page knows (the attributes of oTree 3's BotState)."""
-
-    def __init__(self, member, app_name, group_pk, rng):
-        self.member, self.code, self.id_in_group = member, member.code, member.id_in_group
-        self.role, self.info = member.role, member.info
-        self.app_name, self.group_pk, self.rng = app_name, group_pk, rng
-        self.memory, self.messages, self.new_messages = {}, [], []
-        self.group_decisions, self.history, self.sent = {}, [], []
-        self.start_ts = self.end_ts = self.closed_code = None
-        self.calls = 0
-        self._outbox = []
-        self._seq = client_rules.SeqTracker()
-        self._t_start = None
-        self._started = self._ended = None
-
-    started = property(lambda self: self.start_ts is not None)
-    ended = property(lambda self: self.end_ts is not None)
-
-    @property
-    def elapsed(self):
-        return 0.0 if self._t_start is None else time.monotonic() - self._t_start
-
-    @property
-    def my_decision(self):
-        return self.group_decisions.get(self.code)
-
-    @property
-    def other_decisions(self):
-        return {c: d for c, d in self.group_decisions.items() if c != self.code}
-
-    @property
-    def other_decision(self):
-        return client_rules.other_decision_of(self.group_decisions, self.code)
-
-    @property
-    def others_mean(self):
-        return client_rules.others_mean_of(self.group_decisions, self.code)
-
-    def on(self, channel):
-        return [m.get("payload") for m in self.messages if m.get("channel") == channel]
-
-    def last(self, channel, default=None):
-        for m in reversed(self.messages):
-            if m.get("channel") == channel:
-                return m.get("payload")
-        return default
-
-    @property
-    def errors(self):
-        return self.on("error")
-
-    def send(self, channel, payload=None):
-        self._outbox.append((channel, payload))
-
-    def decide(self, value):
-        self.send("decisions", value)
-
-    def _receive(self, msg):
-        if self._seq.accept(msg) != "ok":
-            return
-        channel = msg.get("channel")
-        self.messages.append(msg)
-        self.new_messages.append(msg)
-        if channel == "state":
-            if msg.get("payload") == "period_start" and self.start_ts is None:
-                self.start_ts, self._t_start = msg.get("ts"), time.monotonic()
-                self._started.set()
-            elif msg.get("payload") == "period_end" and self.end_ts is None:
-                self._started.set()
-                self.end_ts = msg.get("ts")
-                self._ended.set()
-        elif channel == "group_decisions" and isinstance(msg.get("payload"), dict):
-            self.group_decisions = msg["payload"]
-            self.history.append((msg.get("ts"), msg["payload"]))
-
-    def __repr__(self):
-        return "BotState(%s, id_in_group=%s, %d messages)" % (self.code, self.id_in_group, len(self.messages))
-
-
-class GroupPlay:
-    def __init__(self, app_name, group_pk, states):
-        self.app_name, self.group_pk = app_name, group_pk
-        self.members = {s.code: s for s in states}
-        self._claimed = set()
-
-    def by_id(self, id_in_group):
-        for s in self.members.values():
-            if s.id_in_group == id_in_group:
-                return s
-        raise KeyError(id_in_group)
-
-    @property
-    def ended(self):
-        return all(s.ended for s in self.members.values())
 
 
 # ---------------------------------------------------------------- in-process socket
@@ -216,50 +106,6 @@ def socket_path(app_name, group_pk, code):
 
 
 # ---------------------------------------------------------------- playing
-
-async def _reader(sock, state):
-    while True:
-        text = await sock.recv()
-        if text is None:
-            state.closed_code = sock.closed_code
-            state._started.set()
-            state._ended.set()
-            return
-        try:
-            msg = json.loads(text)
-        except ValueError:
-            continue
-        if isinstance(msg, dict):
-            state._receive(msg)
-
-
-async def _actor(sock, state, strategy, interval, stop_at):
-    await state._started.wait()
-    if strategy is None or state.ended:
-        return
-    loop = asyncio.get_running_loop()
-    await asyncio.sleep(state.rng.uniform(0, interval))  # members out of lockstep
-    while not state.ended and (stop_at is None or loop.time() < stop_at):
-        decision = strategy(state)
-        state.calls += 1
-        state.new_messages = []
-        if decision is not None:
-            state._outbox.append(("decisions", decision))
-        outbox, state._outbox = state._outbox, []
-        for channel, payload in outbox:
-            state.sent.append((channel, payload))
-            await sock.send(json.dumps({"channel": channel, "payload": payload}))
-        await asyncio.sleep(interval)
-
-
-def _diagnose(what, states):
-    lines = [what + ":"]
-    for s in states:
-        tail = [(m.get("channel"), m.get("payload")) for m in s.messages[-3:]]
-        lines.append("  %s (id %s): started=%s ended=%s closed=%s last=%r" % (
-            s.code, s.id_in_group, s.started, s.ended, s.closed_code, tail))
-    return "\n".join(lines)
-
 
 async def aplay_group(app_name, group_pk, members, strategy=None, *, rate=DEFAULT_RATE, duration=None,
                       period_length=None, timeout=None, seed=None, connect_timeout=30.0, progress=None,
