@@ -30,17 +30,14 @@ from django.conf.urls import url
 
 from . import views
 from .engine import conf, keys, protocol, redis_conn
+from .engine.monitorfeed import FRAME_INTERVAL, MonitorFeed  # noqa: F401  (FRAME_INTERVAL: the name tests use)
 
 logger = logging.getLogger(__name__)
 
-#: Shortest time between two forwarded group_decisions frames of one group (s).
-FRAME_INTERVAL = 0.1
 #: group_decisions maps sent in the snapshot for the chart, per group: the
 #: newest of the running period, fewer for a period that has ended.
 HISTORY_LIMIT = 2000
 ENDED_HISTORY_LIMIT = 300
-
-_GD_PREFIX = '{"channel":"group_decisions"'
 
 
 def safe_dumps(obj):
@@ -169,8 +166,6 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
         self.redis = None
         self.pubsub = None
         self.tasks = []
-        self.pending = {}
-        self.wake = asyncio.Event()
         await self.accept()
         if not views.admin_allowed(self.scope.get("user")):
             logger.warning("refused anonymous access to %s", self.scope.get("path"))
@@ -201,70 +196,12 @@ class EventStreamConsumer(AsyncWebsocketConsumer):
             await self._cleanup()
             return
         loop = asyncio.get_event_loop()
-        self.tasks = [loop.create_task(self._reader()), loop.create_task(self._flusher())]
+        feed = MonitorFeed(lambda text: self.send(text_data=text), self.mon_channel, self.bus_prefix)
+        self.tasks = [loop.create_task(feed.reader(self.pubsub)), loop.create_task(feed.flusher())]
 
     async def _refuse(self, code, reason):
         await self.send(text_data=json.dumps({"type": "error", "reason": reason, "close_code": code}))
         await self.close(code=code)
-
-    async def _reader(self):
-        while True:
-            try:
-                msg = await self.pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("redwood monitor: Redis error; retrying")
-                await asyncio.sleep(0.5)
-                continue
-            if msg is None:
-                continue
-            try:
-                await self._forward(msg)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("redwood monitor: could not forward a message")
-
-    async def _forward(self, msg):
-        channel = msg["channel"]
-        channel = channel.decode() if isinstance(channel, bytes) else channel
-        data = msg["data"]
-        data = data.decode("utf-8") if isinstance(data, bytes) else data
-        if msg["type"] == "message" and channel == self.mon_channel:
-            report = json.loads(data)
-            report["type"] = "report"
-            await self.send(text_data=safe_dumps(report))
-            return
-        if msg["type"] != "pmessage" or not channel.startswith(self.bus_prefix):
-            return
-        app_name, _, pk = channel[len(self.bus_prefix):].rpartition(":")
-        from .engine.messaging import split_bus_message
-
-        recipient, frame = split_bus_message(data)
-        text = '{"type":"frame","app":%s,"group":%s,"recipient":%s,"frame":%s}' % (
-            json.dumps(app_name), json.dumps(int(pk) if pk.isdigit() else pk), json.dumps(recipient), frame
-        )
-        key = (app_name, pk)
-        if recipient is None and frame.startswith(_GD_PREFIX):
-            self.pending[key] = text
-            self.wake.set()
-            return
-        # keep a group's frames in order: its waiting map goes first
-        waiting = self.pending.pop(key, None)
-        if waiting is not None:
-            await self.send(text_data=waiting)
-        await self.send(text_data=text)
-
-    async def _flusher(self):
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            while self.pending:
-                batch, self.pending = self.pending, {}
-                for text in batch.values():
-                    await self.send(text_data=text)
-                await asyncio.sleep(FRAME_INTERVAL)
 
     async def receive(self, text_data=None, bytes_data=None):
         # the monitor only listens; a ping keeps proxies from closing the socket

@@ -39,21 +39,18 @@ from starlette.routing import Route, WebSocketRoute
 
 from ..engine import conf, eventrows, keys, protocol
 from ..engine.clock import epoch_ms, from_epoch_ms
+from ..engine.monitorfeed import MonitorFeed
 from . import attach, exports
 from . import host as _host
 from .tables import Connection, Event
 
 logger = logging.getLogger(__name__)
 
-#: Shortest time between two forwarded group_decisions frames of one group (s).
-FRAME_INTERVAL = 0.1
 #: group_decisions maps in the monitor's snapshot, per group (running / ended period).
 HISTORY_LIMIT = 2000
 ENDED_HISTORY_LIMIT = 300
 #: Events per JSON piece (and per hold of lock2) of the events API.
 JSON_CHUNK = 2000
-
-_GD_PREFIX = '{"channel":"group_decisions"'
 
 
 def _db():
@@ -492,7 +489,7 @@ async def admin_socket(ws):
             await refuse(protocol.CLOSE_NOT_FOUND, "no session %s" % code)
             return
         await send(protocol.safe_dumps(snapshot))
-        feed = _Feed(send, mon_channel, bus_prefix)
+        feed = MonitorFeed(send, mon_channel, bus_prefix)
         tasks = [asyncio.ensure_future(feed.reader(pubsub)), asyncio.ensure_future(feed.flusher())]
         while True:
             msg = await ws.receive()
@@ -518,72 +515,6 @@ async def admin_socket(ws):
                     await closer.aclose()
                 except Exception:
                     pass
-
-
-class _Feed:
-    """Forwards Redis reports and bus frames; coalesces a group's maps (newest wins)."""
-
-    def __init__(self, send, mon_channel, bus_prefix):
-        self.send, self.mon_channel, self.bus_prefix = send, mon_channel, bus_prefix
-        self.pending = {}
-        self.wake = asyncio.Event()
-
-    async def reader(self, pubsub):
-        while True:
-            try:
-                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("redwood monitor: Redis error; retrying")
-                await asyncio.sleep(0.5)
-                continue
-            if msg is None:
-                continue
-            try:
-                await self.forward(msg)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                logger.exception("redwood monitor: could not forward a message")
-
-    async def forward(self, msg):
-        from ..engine.messaging import split_bus_message
-
-        channel = msg["channel"]
-        channel = channel.decode() if isinstance(channel, bytes) else channel
-        data = msg["data"]
-        data = data.decode("utf-8") if isinstance(data, bytes) else data
-        if msg["type"] == "message" and channel == self.mon_channel:
-            report = json.loads(data)
-            report["type"] = "report"
-            await self.send(protocol.safe_dumps(report))
-            return
-        if msg["type"] != "pmessage" or not channel.startswith(self.bus_prefix):
-            return
-        app_name, _, pk = channel[len(self.bus_prefix):].rpartition(":")
-        recipient, frame = split_bus_message(data)
-        text = '{"type":"frame","app":%s,"group":%s,"recipient":%s,"frame":%s}' % (
-            json.dumps(app_name), json.dumps(int(pk) if pk.isdigit() else pk), json.dumps(recipient), frame)
-        key = (app_name, pk)
-        if recipient is None and frame.startswith(_GD_PREFIX):
-            self.pending[key] = text
-            self.wake.set()
-            return
-        waiting = self.pending.pop(key, None)  # keep a group's frames in order
-        if waiting is not None:
-            await self.send(waiting)
-        await self.send(text)
-
-    async def flusher(self):
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            while self.pending:
-                batch, self.pending = self.pending, {}
-                for text in batch.values():
-                    await self.send(text)
-                await asyncio.sleep(FRAME_INTERVAL)
 
 
 # ---------------------------------------------------------------- routes

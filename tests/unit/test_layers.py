@@ -24,7 +24,7 @@ LAYERS = [
     ("redis", {"redis_conn", "embedded_redis", "state", "timers"}),
     ("engine", {"host", "groupinfo", "messaging", "lifecycle", "absent", "decisions", "livestate", "actions",
                 "pipeline", "bus", "scheduler", "heartbeat", "gctune", "runtime", "eventrows",
-                "handshakes", "socket", "botplay"}),
+                "handshakes", "socket", "botplay", "monitorfeed"}),
 ]
 
 
