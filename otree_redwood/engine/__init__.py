@@ -12,7 +12,7 @@ on an engine module that imports Django, Channels or oTree):
   ``messaging``, ``lifecycle``, ``absent``, ``decisions``, ``livestate``,
   ``actions``, ``pipeline``, ``bus``, ``scheduler``, ``heartbeat``,
   ``gctune``, ``runtime``, ``socket`` (one participant socket for both
-  hosts), ``handshakes``, ``eventrows``, ``botplay`` (what a bot knows and
+  hosts), ``handshakes``, ``eventrows``, ``monitorfeed``, ``botplay`` (what a bot knows and
   does, for both hosts' bots).
 
 The host adapters sit on top and are the only code that imports a
