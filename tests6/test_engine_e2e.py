@@ -20,7 +20,7 @@ import time
 import pytest
 import websockets
 
-from conftest import Server, free_port, otree_env, otree_json, resetdb, run_otree
+from conftest import OTREE, Server, free_port, otree_env, otree_json, resetdb, run_otree
 
 WAIT = 120  # seconds for any one expected frame (a loaded 2-core machine)
 
@@ -412,3 +412,30 @@ def test_period_end_is_stored_after_the_server_was_killed_and_restarted(server_f
         _eventually(lambda: _rows(db, ended) == [(1,)], "period_end stored by the restarted server")
     finally:
         again.stop()
+
+
+def test_a_setting_oTree_6_cannot_honour_stops_the_server_with_the_reason(project, redis_url, tmp_path):
+    dest = tmp_path / "bind"
+    shutil.copytree(project, dest)
+    env = otree_env(dest, REDWOOD_REDIS_URL=redis_url, REDWOOD_BIND_PARTICIPANT_TO_BROWSER="1")
+    resetdb(dest, env=env)
+    log = dest / "prodserver.log"
+    with open(log, "w") as out:
+        # own session: prodserver's timeout worker outlives a failed start-up (design note, R6)
+        proc = subprocess.Popen([str(OTREE), "prodserver", "127.0.0.1:%d" % free_port()], cwd=str(dest), env=env,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            deadline = time.monotonic() + WAIT
+            while "Application startup failed" not in log.read_text(errors="replace"):
+                assert time.monotonic() < deadline and proc.poll() is None or \
+                    "Application startup failed" in log.read_text(errors="replace"), log.read_text()[-3000:]
+                time.sleep(0.2)
+        finally:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(60)
+    text = log.read_text(errors="replace")
+    # no server runs without the binding it was asked for, and the log says why
+    assert "BIND_PARTICIPANT_TO_BROWSER is not available on oTree 6" in text, text[-3000:]

@@ -25,7 +25,7 @@ Starlette 0.14 facts used: ``WebSocketRoute(path, endpoint_function)``,
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
-from ..engine import errors, protocol, runtime
+from ..engine import conf, errors, protocol, runtime
 from ..engine.groupinfo import group_key
 from ..engine.handshakes import Handshakes
 from ..engine.socket import ParticipantSocket
@@ -72,7 +72,16 @@ def authorize_many(requests):
     return out
 
 
+def check_settings():
+    """Refuse to start with a setting that oTree 6 cannot honour (never ignore it silently)."""
+    if conf.get("BIND_PARTICIPANT_TO_BROWSER"):
+        raise RuntimeError(
+            "otree-redwood: BIND_PARTICIPANT_TO_BROWSER is not available on oTree 6 (oTree 6 sets no cookie "
+            "that identifies a participant's browser); remove it from REDWOOD and REDWOOD_* (docs/security.rst)")
+
+
 async def start_runtime():
+    check_settings()
     await runtime.ensure_started()
 
 
@@ -84,6 +93,7 @@ async def stop_runtime():
 
 async def _start():
     # without a lifespan (``otree test``) the first socket runs oTree 6's start-up
+    check_settings()
     await attach.ensure_started()
     return await runtime.ensure_started()
 
