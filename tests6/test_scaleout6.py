@@ -120,8 +120,9 @@ def test_a_group_split_over_two_processes_loses_nothing_and_ends_once(two_server
     for objs, (frames_a, frames_b, ends) in zip(groups, results):
         # a frame may come twice (from the connect and from the bus, to a socket
         # that connects as the period starts): the page drops a seq it has
-        # seen.  What is left must be every stored message, in order, on both
-        # processes: no gap and no reordering
+        # seen.  What is left comes in order on both processes; maps in
+        # between may be coalesced away for a socket that fell behind during
+        # the burst (only the latest map matters), nothing else
         firsts_a, firsts_b = _first_seen(frames_a), _first_seen(frames_b)
         # (a map sent before the first stored one goes without a seq)
         maps_a = {f["seq"]: f["payload"] for f in frames_a if f["channel"] == "group_decisions" and "seq" in f}
@@ -138,7 +139,12 @@ def test_a_group_split_over_two_processes_loses_nothing_and_ends_once(two_server
         assert [v for ch, v, _ in rows if ch == "state"].count('"period_end"') == 1
         stored_seqs = [s for _, _, s in rows if s is not None]
         assert len(stored_seqs) == len(set(stored_seqs))
-        assert firsts_a == firsts_b == sorted(stored_seqs)
+        stored_by_seq = {seq: ch for ch, _, seq in rows if seq is not None}
+        must = sorted(seq for seq, ch in stored_by_seq.items() if ch != "group_decisions")
+        last_map = max(seq for seq, ch in stored_by_seq.items() if ch == "group_decisions")
+        for firsts in (firsts_a, firsts_b):
+            assert firsts == sorted(firsts) and set(firsts) <= set(stored_by_seq)
+            assert set(must) <= set(firsts) and last_map in firsts
         # what the clients were sent is what was stored, under the same seq
         stored = {s: (ch, json.loads(v)) for ch, v, s in rows if s is not None}
         for f in frames_a + frames_b:
