@@ -5,10 +5,11 @@ group to one: its frames travel on the group's Redis bus, its state and
 timers live in Redis, its events in the shared database.  Here each group
 has one member on each of two ``otree prodserver`` processes (same project,
 same database, same Redis).  Both members send a burst of decisions at the
-same time: every decision is stored once, both members see the same maps
-with the same strictly increasing seqs, the last map holds both last
-decisions (no lost update), and the period ends exactly once per group
-(its timer claimed by one process) and reaches both.
+same time: every decision is stored once, a seq seen by both members is
+the same map for both, what each page keeps comes in seq order (maps in
+between may be coalesced for a socket that fell behind), the last map holds
+both last decisions (no lost update), and the period ends exactly once per
+group (its timer claimed by one process) and reaches both.
 """
 import asyncio
 import json
