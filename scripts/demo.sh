@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--otree6" ]; then
   # oTree 6: .venv6 (a Python 3.10-3.14 found by find_python6.sh), example_project6.
   # oTree 6 has no collectstatic and no `otree redwood_redis`: the embedded
-  # Redis is looked at and stopped through otree_redwood.engine.embedded_redis.
+  # Redis is looked at and stopped through `python -m otree_redwood.redis_cli`.
   ./scripts/setup_venv6.sh
   export PATH="$PWD/.venv6/bin:$PATH"
   PORT=${PORT:-8000}
@@ -25,7 +25,7 @@ if [ "${1:-}" = "--otree6" ]; then
     if [ "$started_redis" = yes ]; then
       echo
       echo "Stopping the embedded Redis that the demo started (its data stays in example_project6/.redwood/)"
-      python -c 'from otree_redwood.engine import embedded_redis as e; e.stop()' \
+      python -m otree_redwood.redis_cli stop \
         || echo "It still runs: see example_project6/.redwood/redis.pid"
     fi
   }
