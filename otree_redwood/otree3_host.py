@@ -21,19 +21,12 @@ from django.utils import timezone
 from . import dbthreads, groups
 from .engine import conf, host, keys, messaging, protocol
 from .engine.clock import epoch_ms, from_epoch_ms
-from .engine.groupinfo import StoredEvent
+from .engine.groupinfo import StoredEvent, by_table, chunks
 
 logger = logging.getLogger(__name__)
 
 _EVENT_COLUMNS = ("timestamp", "content_type", "group_pk", "channel", "participant", "value", "seq")
 _INSERT_CHUNK = 100  # rows per statement (SQLite allows 999 parameters)
-
-
-def _chunks(values, size=500):
-    # SQLite allows 999 variables per statement (before 3.32)
-    values = list(values)
-    for i in range(0, len(values), size):
-        yield values[i:i + size]
 
 
 def _models():
@@ -155,12 +148,10 @@ class Otree3Host(host.Host):
         return groups.load_by_key(gk, lock=lock)
 
     def load_for_ready(self, infos):
-        by_model = collections.defaultdict(dict)
-        for info in infos:
-            by_model[info.model][info.pk] = info.gk
+        by_model = by_table(infos, "model")
         out = {}
         for model, gks in by_model.items():
-            for chunk in _chunks(gks):
+            for chunk in chunks(gks):
                 # the session and the players with their participants come
                 # along: hooks read them (DecisionGroup's reads the players)
                 players = model.player_set.rel.related_model.objects.select_related("participant")
@@ -181,12 +172,10 @@ class Otree3Host(host.Host):
         return True
 
     def start_times(self, infos):
-        by_model = collections.defaultdict(dict)
-        for info in infos:
-            by_model[info.model][info.pk] = info.gk
+        by_model = by_table(infos, "model")
         out = {}
         for model, gks in by_model.items():
-            for chunk in _chunks(gks):
+            for chunk in chunks(gks):
                 for pk, t in model.objects.filter(pk__in=chunk).values_list("pk", "ran_ready_function"):
                     out[gks[pk]] = epoch_ms(t) if t is not None else None
         return out
@@ -199,13 +188,11 @@ class Otree3Host(host.Host):
         return started, getattr(row, "group_decisions", None)
 
     def group_states(self, infos):
-        by_model = collections.defaultdict(dict)
-        for info in infos:
-            by_model[info.model][info.pk] = info.gk
+        by_model = by_table(infos, "model")
         out = {}
         for model, gks in by_model.items():
             names = ["pk", "ran_ready_function"] + (["group_decisions"] if hasattr(model, "group_decisions") else [])
-            for chunk in _chunks(gks):
+            for chunk in chunks(gks):
                 for row in model.objects.filter(pk__in=chunk).values_list(*names):
                     started = epoch_ms(row[1]) if row[1] is not None else None
                     out[gks[row[0]]] = (started, row[2] if len(row) > 2 else None)
@@ -305,12 +292,10 @@ class Otree3Host(host.Host):
 
     def latest_states(self, infos):
         Event = _models().Event
-        by_ct = {}
-        for info in infos:
-            by_ct.setdefault(info.ct_id, {})[info.pk] = info.gk
+        by_ct = by_table(infos, "ct_id")
         latest = {}
         for ct_id, gks in by_ct.items():
-            for chunk in _chunks(gks):
+            for chunk in chunks(gks):
                 for e in Event.objects.filter(content_type_id=ct_id, group_pk__in=chunk, channel="state"):
                     gk = gks[e.group_pk]
                     best = latest.get(gk)
@@ -324,13 +309,11 @@ class Otree3Host(host.Host):
 
     def last_maps(self, infos):
         Event = _models().Event
-        by_ct = {}
-        for info in infos:
-            by_ct.setdefault(info.ct_id, {})[info.pk] = info.gk
+        by_ct = by_table(infos, "ct_id")
         out = {}
         for ct_id, gks in by_ct.items():
             # 2 variables per group in the second query (SQLite allows 999)
-            for chunk in _chunks(gks, 300):
+            for chunk in chunks(gks, 300):
                 maps = Event.objects.filter(content_type_id=ct_id, channel="group_decisions")
                 # order_by(): Event's default ordering would join the GROUP BY (Django 2.2)
                 tops = (maps.filter(group_pk__in=chunk, seq__isnull=False).order_by().values("group_pk")
@@ -361,12 +344,10 @@ class Otree3Host(host.Host):
 
     def max_seqs(self, infos):
         Event = _models().Event
-        by_ct = {}
-        for info in infos:
-            by_ct.setdefault(info.ct_id, {})[info.pk] = info.gk
+        by_ct = by_table(infos, "ct_id")
         out = {}
         for ct_id, gks in by_ct.items():
-            for chunk in _chunks(gks):
+            for chunk in chunks(gks):
                 # order_by(): Event's default ordering would join the GROUP BY (Django 2.2)
                 tops = (Event.objects.filter(content_type_id=ct_id, group_pk__in=chunk, seq__isnull=False)
                         .order_by().values("group_pk").annotate(top=Max("seq")).values_list("group_pk", "top"))
@@ -392,7 +373,7 @@ class Otree3Host(host.Host):
         now = timezone.now()
         try:
             with transaction.atomic():
-                for chunk in _chunks(participant_ids):
+                for chunk in chunks(participant_ids):
                     rows = Connection.objects.filter(participant_id__in=chunk)
                     there = set(rows.values_list("participant_id", flat=True))
                     if there:

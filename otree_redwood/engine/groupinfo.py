@@ -14,6 +14,25 @@ def group_key(app_name, group_pk):
     return "%s:%s" % (app_name, group_pk)
 
 
+def by_table(infos, attr):
+    """``{info.<attr>: {pk: gk}}``: groups sorted by what the host queries them by (model, event table id).
+
+    The hosts read many groups with one query per model (or per event kind)
+    and map the rows back to group keys with it.
+    """
+    out = {}
+    for info in infos:
+        out.setdefault(getattr(info, attr), {})[info.pk] = info.gk
+    return out
+
+
+def chunks(values, size=500):
+    """``values`` in lists of at most ``size`` (SQLite allowed 999 variables per statement before 3.32)."""
+    values = list(values)
+    for i in range(0, len(values), size):
+        yield values[i:i + size]
+
+
 def split_group_key(gk):
     """(app name, pk) of a group key."""
     app_name, pk = gk.rsplit(":", 1)

@@ -55,13 +55,12 @@ from sqlalchemy.orm import joinedload
 
 from ..engine import conf, errors, host, keys, messaging, protocol
 from ..engine.clock import epoch_ms, from_epoch_ms
-from ..engine.groupinfo import GroupInfo, StoredEvent, group_key, split_group_key
+from ..engine.groupinfo import GroupInfo, StoredEvent, by_table, chunks, group_key, split_group_key
 from .sqltypes import UTCDateTime
 from .tables import Connection, EmitterRecord, Event, RedisNamespace
 
 logger = logging.getLogger(__name__)
 
-_CHUNK = 500  # ids per IN (...) (SQLite before 3.32 allows 999 parameters)
 
 # The Event table seen with a plain TEXT value: the engine hands us JSON text
 # already made (the wire's encoding), stored as it is, never encoded twice.
@@ -74,12 +73,6 @@ _EventRaw = sa.table(
     sa.column("recipient_id", sa.Integer),
 )
 _INSERT_EVENT = _EventRaw.insert()
-
-
-def _chunks(values, size=_CHUNK):
-    values = list(values)
-    for i in range(0, len(values), size):
-        yield values[i:i + size]
 
 
 def _db():
@@ -396,7 +389,7 @@ class Otree6Host(host.Host):
 
         player_model = models_module(app_name).Player
         members = {pk: {} for pk in group_ids}
-        for chunk in _chunks(group_ids):
+        for chunk in chunks(group_ids):
             q = (_db().query(player_model.id, player_model.group_id, player_model.id_in_group,
                              Participant.id, Participant.code)
                  .join(Participant, Participant.id == player_model.participant_id)
@@ -459,12 +452,10 @@ class Otree6Host(host.Host):
         return group
 
     def load_for_ready(self, infos):
-        by_model = collections.defaultdict(dict)
-        for info in infos:
-            by_model[info.model][info.pk] = info.gk
+        by_model = by_table(infos, "model")
         out = {}
         for model, gks in by_model.items():
-            for chunk in _chunks(gks):
+            for chunk in chunks(gks):
                 # the session comes along: hooks such as period_length() read it
                 q = (_db().query(model).populate_existing().options(joinedload("session"))
                      .filter(model.id.in_(chunk)).filter(model.ran_ready_function.is_(None)))
@@ -487,13 +478,11 @@ class Otree6Host(host.Host):
         return True
 
     def start_times(self, infos):
-        by_model = collections.defaultdict(dict)
-        for info in infos:
-            by_model[info.model][info.pk] = info.gk
+        by_model = by_table(infos, "model")
         out = {}
         for model, gks in by_model.items():
             table = model.__table__
-            for chunk in _chunks(gks):
+            for chunk in chunks(gks):
                 q = sa.select([table.c.id, table.c.ran_ready_function]).where(table.c.id.in_(chunk))
                 for pk, t in _db().execute(q):
                     out[gks[pk]] = t * 1000.0 if t is not None else None
@@ -511,16 +500,14 @@ class Otree6Host(host.Host):
         return started, (dict(row[1]) if len(row) > 1 and row[1] is not None else None)
 
     def group_states(self, infos):
-        by_model = collections.defaultdict(dict)
-        for info in infos:
-            by_model[info.model][info.pk] = info.gk
+        by_model = by_table(infos, "model")
         out = {}
         for model, gks in by_model.items():
             table = model.__table__
             cols = [table.c.id, table.c.ran_ready_function]
             if "group_decisions" in table.c:
                 cols.append(table.c.group_decisions)
-            for chunk in _chunks(gks):
+            for chunk in chunks(gks):
                 for row in _db().execute(sa.select(cols).where(table.c.id.in_(chunk))):
                     started = row[1] * 1000.0 if row[1] is not None else None
                     out[gks[row[0]]] = (started, dict(row[2]) if len(row) > 2 and row[2] is not None else None)
@@ -652,12 +639,10 @@ class Otree6Host(host.Host):
             group._redwood_after_app_code()
 
     def latest_states(self, infos):
-        by_app = collections.defaultdict(dict)
-        for info in infos:
-            by_app[info.app_name][info.pk] = info.gk
+        by_app = by_table(infos, "app_name")
         latest = {}
         for app_name, gks in by_app.items():
-            for chunk in _chunks(gks):
+            for chunk in chunks(gks):
                 q = sa.select([Event]).where(Event.c.app_name == app_name).where(
                     Event.c.group_pk.in_(chunk)).where(Event.c.channel == "state")
                 for row in _db().execute(q):
@@ -674,12 +659,10 @@ class Otree6Host(host.Host):
         return _stored(row) if row is not None else None
 
     def last_maps(self, infos):
-        by_app = collections.defaultdict(dict)
-        for info in infos:
-            by_app[info.app_name][info.pk] = info.gk
+        by_app = by_table(infos, "app_name")
         out = {}
         for app_name, gks in by_app.items():
-            for chunk in _chunks(gks):
+            for chunk in chunks(gks):
                 maps = sa.and_(Event.c.app_name == app_name, Event.c.channel == "group_decisions",
                                Event.c.seq.isnot(None), Event.c.group_pk.in_(chunk))
                 tops = (sa.select([Event.c.group_pk, sa.func.max(Event.c.seq).label("top")])
@@ -691,12 +674,10 @@ class Otree6Host(host.Host):
         return out
 
     def max_seqs(self, infos):
-        by_app = collections.defaultdict(dict)
-        for info in infos:
-            by_app[info.app_name][info.pk] = info.gk
+        by_app = by_table(infos, "app_name")
         out = {}
         for app_name, gks in by_app.items():
-            for chunk in _chunks(gks):
+            for chunk in chunks(gks):
                 q = (sa.select([Event.c.group_pk, sa.func.max(Event.c.seq)])
                      .where(Event.c.app_name == app_name).where(Event.c.group_pk.in_(chunk))
                      .where(Event.c.seq.isnot(None)).group_by(Event.c.group_pk))
@@ -747,7 +728,7 @@ class Otree6Host(host.Host):
     def record_connections(self, participant_ids, process):
         # lock2 serialises every writer of this process; a row per participant
         now = from_epoch_ms(protocol.now_ms())
-        for chunk in _chunks(participant_ids):
+        for chunk in chunks(participant_ids):
             _db().execute(Connection.delete().where(Connection.c.participant_id.in_(chunk)))
             _db().execute(Connection.insert(), [{"participant_id": pid, "connected_at": now, "process": process}
                                                 for pid in chunk])
@@ -776,7 +757,7 @@ class Otree6Host(host.Host):
 
     def emitters(self, gks):
         out = []
-        for chunk in _chunks(gks):
+        for chunk in chunks(gks):
             q = sa.select([EmitterRecord]).where(EmitterRecord.c.gk.in_(chunk))
             out.extend((r.timer_id, r.gk, r.first_ms, r.interval_ms, r.n, r.done, r.data)
                        for r in _db().execute(q))
