@@ -182,18 +182,20 @@ def free_port():
 # the server
 # ---------------------------------------------------------------------------
 
-def make_project(root, group_size):
+def make_project(root, group_size, app="live_bench", source=APP, page="Play.html", template=TEMPLATE,
+                 settings=SETTINGS):
+    """A throwaway `otree startproject` project with one single-file app, its database made."""
     env = server_env()
     subprocess.run([OTREE, "startproject", "proj"], cwd=root, env=env, input="n\n",
                    capture_output=True, text=True, check=True)
     proj = os.path.join(root, "proj")
     with open(os.path.join(proj, "settings.py"), "w") as f:
-        f.write(textwrap.dedent(SETTINGS.format(group_size=group_size)))
-    os.makedirs(os.path.join(proj, "live_bench"))
-    with open(os.path.join(proj, "live_bench", "__init__.py"), "w") as f:
-        f.write(textwrap.dedent(APP.format(group_size=group_size)))
-    with open(os.path.join(proj, "live_bench", "Play.html"), "w") as f:
-        f.write(TEMPLATE)
+        f.write(textwrap.dedent(settings.format(group_size=group_size)))
+    os.makedirs(os.path.join(proj, app))
+    with open(os.path.join(proj, app, "__init__.py"), "w") as f:
+        f.write(textwrap.dedent(source.format(group_size=group_size)))
+    with open(os.path.join(proj, app, page), "w") as f:
+        f.write(template)
     r = subprocess.run([OTREE, "resetdb", "--noinput"], cwd=proj, env=env, capture_output=True, text=True)
     if r.returncode:
         sys.exit("otree resetdb failed:\n" + r.stdout + r.stderr)
@@ -296,6 +298,29 @@ class Client:
         self.errors = []
 
 
+async def send_poisson(c, ws, encode, rng, per_client, t_start, t_end):
+    """Client ``c`` sends its values 1, 2, ... (``encode(c, k)``) with Poisson arrivals, recording each send time."""
+    t = t_start + rng.expovariate(per_client)
+    k = 0
+    while t < t_end:
+        delay = t - time.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        k += 1
+        c.sends.append(time.time())
+        await ws.send(encode(c, k))
+        t += rng.expovariate(per_client)
+
+
+async def mark(marks, name, at, server, rows_of, **extra):
+    """At ``at``, the figures a window is measured between (server CPU, stored rows, machine load)."""
+    await asyncio.sleep(max(0.0, at - time.time()))
+    rows = await asyncio.get_running_loop().run_in_executor(None, rows_of, os.path.join(server.proj, "db.sqlite3"))
+    marks[name] = {"cpu": server.cpu(), "rows": rows, "busy": machine_busy_seconds(), "t": time.time(),
+                   "client_cpu": sum(os.times()[:2]), "load": loadavg(),
+                   **{key: fn() for key, fn in extra.items()}}
+
+
 async def run_clients(server, session_code, codes, group_size, rate_total, args, marks):
     import websockets
 
@@ -336,28 +361,15 @@ async def run_clients(server, session_code, codes, group_size, rate_total, args,
     t_measure = t_start + args.warmup
     t_end = t_measure + args.duration
 
-    async def sender(c, ws, rng):
-        t = t_start + rng.expovariate(per_client)
-        k = 0
-        while t < t_end:
-            delay = t - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            k += 1
-            c.sends.append(time.time())
-            await ws.send(json.dumps({"v": (c.idx + 1) * VALUE_BASE + k}))
-            t += rng.expovariate(per_client)
-
-    async def mark(name, at):
-        await asyncio.sleep(max(0.0, at - time.time()))
-        marks[name] = {"cpu": server.cpu(), "rows": await asyncio.get_running_loop().run_in_executor(
-            None, stored_rows, os.path.join(server.proj, "db.sqlite3")), "busy": machine_busy_seconds(),
-            "t": time.time(), "client_cpu": sum(os.times()[:2]), "load": loadavg()}
+    def encode(c, k):
+        return json.dumps({"v": (c.idx + 1) * VALUE_BASE + k})
 
     readers = [asyncio.ensure_future(reader(c, ws)) for c, ws in zip(clients, socks)]
     master = random.Random(args.seed)
-    jobs = [asyncio.ensure_future(mark("start", t_measure)), asyncio.ensure_future(mark("end", t_end))]
-    jobs += [asyncio.ensure_future(sender(c, ws, random.Random(master.random()))) for c, ws in zip(clients, socks)]
+    jobs = [asyncio.ensure_future(mark(marks, "start", t_measure, server, stored_rows)),
+            asyncio.ensure_future(mark(marks, "end", t_end, server, stored_rows))]
+    jobs += [asyncio.ensure_future(send_poisson(c, ws, encode, random.Random(master.random()), per_client,
+                                                t_start, t_end)) for c, ws in zip(clients, socks)]
     await asyncio.gather(*jobs)
     await asyncio.sleep(max(0.0, t_end + args.settle - time.time()))
     for ws in socks:

@@ -41,7 +41,6 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 import urllib.request
 
@@ -89,21 +88,8 @@ REDWOOD_SETTINGS = lb.SETTINGS.replace('name="live_bench", app_sequence=["live_b
 
 
 def make_redwood_project(root, group_size):
-    env = lb.server_env()
-    subprocess.run([lb.OTREE, "startproject", "proj"], cwd=root, env=env, input="n\n",
-                   capture_output=True, text=True, check=True)
-    proj = os.path.join(root, "proj")
-    with open(os.path.join(proj, "settings.py"), "w") as f:
-        f.write(textwrap.dedent(REDWOOD_SETTINGS.format(group_size=group_size)))
-    os.makedirs(os.path.join(proj, "rw_bench"))
-    with open(os.path.join(proj, "rw_bench", "__init__.py"), "w") as f:
-        f.write(textwrap.dedent(REDWOOD_APP.format(group_size=group_size)))
-    with open(os.path.join(proj, "rw_bench", "Play.html"), "w") as f:
-        f.write(REDWOOD_TEMPLATE)
-    r = subprocess.run([lb.OTREE, "resetdb", "--noinput"], cwd=proj, env=env, capture_output=True, text=True)
-    if r.returncode:
-        sys.exit("otree resetdb failed:\n" + r.stdout + r.stderr)
-    return proj
+    return lb.make_project(root, group_size, app="rw_bench", source=REDWOOD_APP, template=REDWOOD_TEMPLATE,
+                           settings=REDWOOD_SETTINGS)
 
 
 def start_redis(workdir):
@@ -205,29 +191,15 @@ async def run_redwood_clients(server, pages, group_size, rate_total, args, marks
     t_measure = t_start + args.warmup
     t_end = t_measure + args.duration
 
-    async def sender(c, ws, rng):
-        t = t_start + rng.expovariate(per_client)
-        k = 0
-        while t < t_end:
-            delay = t - time.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            k += 1
-            c.sends.append(time.time())
-            await ws.send(json.dumps({"channel": "decisions", "payload": (c.idx + 1) * lb.VALUE_BASE + k}))
-            t += rng.expovariate(per_client)
+    def encode(c, k):
+        return json.dumps({"channel": "decisions", "payload": (c.idx + 1) * lb.VALUE_BASE + k})
 
-    async def mark(name, at):
-        await asyncio.sleep(max(0.0, at - time.time()))
-        rows = await asyncio.get_running_loop().run_in_executor(
-            None, stored_redwood, os.path.join(server.proj, "db.sqlite3"))
-        marks[name] = {"cpu": server.cpu(), "rows": rows, "busy": lb.machine_busy_seconds(), "t": time.time(),
-                       "client_cpu": sum(os.times()[:2]), "load": lb.loadavg(),
-                       "redis_cpu": lb.group_cpu_seconds(redis_pid)}
-
+    redis_cpu = {"redis_cpu": lambda: lb.group_cpu_seconds(redis_pid)}
     master = random.Random(args.seed)
-    jobs = [asyncio.ensure_future(mark("start", t_measure)), asyncio.ensure_future(mark("end", t_end))]
-    jobs += [asyncio.ensure_future(sender(c, ws, random.Random(master.random()))) for c, ws in zip(clients, socks)]
+    jobs = [asyncio.ensure_future(lb.mark(marks, "start", t_measure, server, stored_redwood, **redis_cpu)),
+            asyncio.ensure_future(lb.mark(marks, "end", t_end, server, stored_redwood, **redis_cpu))]
+    jobs += [asyncio.ensure_future(lb.send_poisson(c, ws, encode, random.Random(master.random()), per_client,
+                                                   t_start, t_end)) for c, ws in zip(clients, socks)]
     await asyncio.gather(*jobs)
     await asyncio.sleep(max(0.0, t_end + args.settle - time.time()))
     for ws in socks:
