@@ -43,24 +43,34 @@ STATIC_ROOT = REPO / "otree_redwood" / "static"
 START_TIMEOUT = 180
 STOP_TIMEOUT = 60
 
-SETTINGS = '''
-from os import environ
+def settings_py(session_configs, secret, admin_password='environ.get("OTREE_ADMIN_PASSWORD")', extra=""):
+    """A test project's settings.py: its ``SESSION_CONFIGS`` (Python text) and secret; the rest as oTree 6 wants it.
 
-SESSION_CONFIGS = [
+    ``admin_password`` is Python text too (None: no password).
+    """
+    return "\n".join([
+        "from os import environ",
+        "",
+        "SESSION_CONFIGS = %s" % session_configs,
+        'SESSION_CONFIG_DEFAULTS = dict(real_world_currency_per_point=1.00, participation_fee=0.00, doc="")',
+        "PARTICIPANT_FIELDS = []",
+        "SESSION_FIELDS = []",
+        'LANGUAGE_CODE = "en"',
+        'REAL_WORLD_CURRENCY_CODE = "USD"',
+        "USE_POINTS = True",
+        'ADMIN_USERNAME = "admin"',
+        "ADMIN_PASSWORD = %s" % ("None" if admin_password is None else admin_password),
+        'DEMO_PAGE_INTRO_HTML = ""',
+        "SECRET_KEY = %r" % secret,
+        extra,
+        "",
+    ])
+
+
+SETTINGS = settings_py('''[
     dict(name="rt_single", app_sequence=["rt_single"], num_demo_participants=2),
     dict(name="rt_classic", app_sequence=["rt_classic"], num_demo_participants=2),
-]
-SESSION_CONFIG_DEFAULTS = dict(real_world_currency_per_point=1.00, participation_fee=0.00, doc="")
-PARTICIPANT_FIELDS = []
-SESSION_FIELDS = []
-LANGUAGE_CODE = "en"
-REAL_WORLD_CURRENCY_CODE = "USD"
-USE_POINTS = True
-ADMIN_USERNAME = "admin"
-ADMIN_PASSWORD = environ.get("OTREE_ADMIN_PASSWORD")
-DEMO_PAGE_INTRO_HTML = ""
-SECRET_KEY = "tests6-secret-key"
-'''
+]''', "tests6-secret-key")
 
 PROBE = '''
 """Test probe: attach points of otree_redwood.otree6 seen from outside the process."""

@@ -20,29 +20,15 @@ import time
 import pytest
 import websockets
 
-from conftest import OTREE, Server, free_port, otree_env, otree_json, resetdb, run_otree
+from conftest import OTREE, Server, free_port, otree_env, otree_json, resetdb, run_otree, settings_py
 
 WAIT = 120  # seconds for any one expected frame (a loaded 2-core machine)
 
-SETTINGS = '''
-from os import environ
-
-SESSION_CONFIGS = [
+SETTINGS = settings_py('''[
     dict(name="rt_dec", app_sequence=["rt_dec"], num_demo_participants=2),
     dict(name="rt_dec_classic", app_sequence=["rt_dec_classic"], num_demo_participants=2),
     dict(name="rt_dec_long", app_sequence=["rt_dec"], num_demo_participants=2, period_length=20),
-]
-SESSION_CONFIG_DEFAULTS = dict(real_world_currency_per_point=1.00, participation_fee=0.00, doc="")
-PARTICIPANT_FIELDS = []
-SESSION_FIELDS = []
-LANGUAGE_CODE = "en"
-REAL_WORLD_CURRENCY_CODE = "USD"
-USE_POINTS = True
-ADMIN_USERNAME = "admin"
-ADMIN_PASSWORD = environ.get("OTREE_ADMIN_PASSWORD")
-DEMO_PAGE_INTRO_HTML = ""
-SECRET_KEY = "tests6-engine-secret"
-'''
+]''', "tests6-engine-secret")
 
 SINGLE = '''
 from otree.api import *

@@ -19,27 +19,15 @@ import urllib.request
 
 import pytest
 
-from conftest import Server, otree_env, otree_json, resetdb, run_otree
+from conftest import Server, otree_env, otree_json, resetdb, run_otree, settings_py
 from test_engine_e2e import Client, _pages, _rows, _state, redis_url  # noqa: F401  (redis_url: a fixture)
 
-SETTINGS = '''
-SESSION_CONFIGS = [
+SETTINGS = settings_py('''[
     dict(name="rt_chat", app_sequence=["rt_chat"], num_demo_participants=2),
     dict(name="rt_sub", app_sequence=["rt_sub"], num_demo_participants=2),
     dict(name="rt_rate", app_sequence=["rt_rate"], num_demo_participants=2),
     dict(name="rt_emit", app_sequence=["rt_emit"], num_demo_participants=2),
-]
-SESSION_CONFIG_DEFAULTS = dict(real_world_currency_per_point=1.00, participation_fee=0.00, doc="")
-PARTICIPANT_FIELDS = []
-SESSION_FIELDS = []
-LANGUAGE_CODE = "en"
-REAL_WORLD_CURRENCY_CODE = "USD"
-USE_POINTS = True
-ADMIN_USERNAME = "admin"
-ADMIN_PASSWORD = None
-DEMO_PAGE_INTRO_HTML = ""
-SECRET_KEY = "tests6-hooks-secret"
-'''
+]''', "tests6-hooks-secret", admin_password=None)
 
 HEAD = '''
 from otree.api import *

@@ -18,28 +18,14 @@ import urllib.request
 
 import pytest
 
-from conftest import Server, otree_env, otree_json, resetdb, run_otree
+from conftest import Server, otree_env, otree_json, resetdb, run_otree, settings_py
 from test_engine_e2e import SINGLE, TEMPLATE, _play, _rows, redis_url  # noqa: F401  (fixture)
 
 REST_KEY = "tests6-rest-key"
 PASSWORD = "tests6-admin-pw"
 
-SETTINGS = '''
-from os import environ
-
-SESSION_CONFIGS = [dict(name="rt_dec", app_sequence=["rt_dec"], num_demo_participants=2)]
-SESSION_CONFIG_DEFAULTS = dict(real_world_currency_per_point=1.00, participation_fee=0.00, doc="")
-PARTICIPANT_FIELDS = []
-SESSION_FIELDS = []
-LANGUAGE_CODE = "en"
-REAL_WORLD_CURRENCY_CODE = "USD"
-USE_POINTS = True
-ADMIN_USERNAME = "admin"
-ADMIN_PASSWORD = environ.get("OTREE_ADMIN_PASSWORD")
-DEMO_PAGE_INTRO_HTML = ""
-SECRET_KEY = "tests6-exports-secret"
-REDWOOD = {"CSV_FORMULA_SAFE": True}
-'''
+SETTINGS = settings_py('[dict(name="rt_dec", app_sequence=["rt_dec"], num_demo_participants=2)]',
+                       "tests6-exports-secret", extra='REDWOOD = {"CSV_FORMULA_SAFE": True}')
 
 # 0.9.x's per-app export hooks, in the single-file app's module
 HOOKS = '''

@@ -10,21 +10,11 @@ play stored (read through the group, in oTree's own session) to a log file.
 import json
 import textwrap
 
-from conftest import otree_env, run_otree
+from conftest import otree_env, run_otree, settings_py
 from test_engine_e2e import TEMPLATE, redis_url  # noqa: F401  (fixture)
 
-SETTINGS = '''
-SESSION_CONFIGS = [dict(name="rt_bot", app_sequence=["rt_bot"], num_demo_participants=2)]
-SESSION_CONFIG_DEFAULTS = dict(real_world_currency_per_point=1.00, participation_fee=0.00, doc="")
-PARTICIPANT_FIELDS = []
-SESSION_FIELDS = []
-LANGUAGE_CODE = "en"
-REAL_WORLD_CURRENCY_CODE = "USD"
-USE_POINTS = True
-ADMIN_USERNAME = "admin"
-DEMO_PAGE_INTRO_HTML = ""
-SECRET_KEY = "tests6-rtbots-secret"
-'''
+SETTINGS = settings_py('[dict(name="rt_bot", app_sequence=["rt_bot"], num_demo_participants=2)]',
+                       "tests6-rtbots-secret", admin_password=None)
 
 APP = '''
 from otree.api import *

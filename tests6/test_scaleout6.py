@@ -20,7 +20,7 @@ import textwrap
 
 import pytest
 
-from conftest import Server, otree_env, otree_json, resetdb, run_otree
+from conftest import Server, otree_env, otree_json, resetdb, run_otree, settings_py
 from otree_redwood.engine import client_rules
 from pg import Postgres, unavailable_reason
 from test_engine_e2e import SINGLE, TEMPLATE, WAIT, Client, _state, redis_url  # noqa: F401  (a fixture)
@@ -31,19 +31,9 @@ pytestmark = pytest.mark.skipif(
     reason="PostgreSQL: %s" % REASON,
 )
 
-SETTINGS = '''
-SESSION_CONFIGS = [dict(name="rt_dec", app_sequence=["rt_dec"], num_demo_participants=2, period_length=12)]
-SESSION_CONFIG_DEFAULTS = dict(real_world_currency_per_point=1.00, participation_fee=0.00, doc="")
-PARTICIPANT_FIELDS = []
-SESSION_FIELDS = []
-LANGUAGE_CODE = "en"
-REAL_WORLD_CURRENCY_CODE = "USD"
-USE_POINTS = True
-ADMIN_USERNAME = "admin"
-ADMIN_PASSWORD = "scaleout"
-DEMO_PAGE_INTRO_HTML = ""
-SECRET_KEY = "tests6-scaleout-secret"
-'''
+SETTINGS = settings_py(
+    '[dict(name="rt_dec", app_sequence=["rt_dec"], num_demo_participants=2, period_length=12)]',
+    "tests6-scaleout-secret", admin_password='"scaleout"')
 
 BURST = 40  # decisions per member, sent at once by both members
 
