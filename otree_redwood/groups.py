@@ -57,6 +57,17 @@ def _handler_channels(model):
     )
 
 
+def _member_rows(players):
+    """(group id, participant code, participant id, id_in_group, player pk) of these players.
+
+    Plain values, no Player or Participant instances (loading a participant
+    decodes its vars): a lab connecting at once authorizes hundreds of
+    members per batch.
+    """
+    return (players.order_by("group_id", "id_in_group")
+            .values_list("group_id", "participant__code", "participant_id", "id_in_group", "pk"))
+
+
 def build_info(group, members=None, session_code=None):
     """GroupInfo of a loaded group instance (sync).
 
@@ -71,9 +82,8 @@ def build_info(group, members=None, session_code=None):
     app_name = model._meta.app_config.name
     if members is None:
         members = {}
-        for player in group.player_set.select_related("participant").order_by("id_in_group"):
-            p = player.participant
-            members[p.code] = (p.id, player.id_in_group, player.pk)
+        for _, code, participant_id, id_in_group, player_pk in _member_rows(group.player_set.all()):
+            members[code] = (participant_id, id_in_group, player_pk)
     if session_code is None:
         session_code = group.session.code
     is_decision = isinstance(group, DecisionGroup)
@@ -144,10 +154,9 @@ def build_infos(gks, siblings=True):
         wanted = [g for g in rows.select_related("session")
                   if g.pk in pks or group_key(app_name, g.pk) not in _cache]
         members = {g.pk: {} for g in wanted}
-        players = player_model.objects.filter(group_id__in=list(members)).select_related("participant")
-        for player in players.order_by("group_id", "id_in_group"):
-            p = player.participant
-            members[player.group_id][p.code] = (p.id, player.id_in_group, player.pk)
+        for group_id, code, participant_id, id_in_group, player_pk in _member_rows(
+                player_model.objects.filter(group_id__in=list(members))):
+            members[group_id][code] = (participant_id, id_in_group, player_pk)
         for g in wanted:
             built.append(build_info(g, members[g.pk], g.session.code))
     return built

@@ -83,3 +83,52 @@ async def test_reconnecting_together_each_gets_its_replay_then_state_then_map(ma
         assert decisions[-1]["payload"][a] == i + 0.25
         assert "error" not in channels
     assert [period_starts(gpk) for gpk, _ in groups] == [1] * len(groups)
+
+
+async def test_a_hook_that_raises_in_a_batch_takes_back_only_its_own_groups_messages(make_session, ws, monkeypatch):
+    """Groups started together publish once the batch is committed; a group
+    whose when_all_players_ready() raises takes back what it sent, and the
+    other groups of the batch start as usual."""
+    from decision_demo.models import Group
+
+    original = Group.when_all_players_ready
+    failing = set()
+
+    def hook(self):
+        self.send("note", "hello from %s" % self.pk)
+        if self.pk in failing:
+            raise RuntimeError("this group's hook fails")
+        original(self)
+
+    monkeypatch.setattr(Group, "when_all_players_ready", hook)
+    _, groups = make_session(APP, 12)
+    failing.update(gpk for gpk, _ in groups[1::3])
+    clients = await asyncio.gather(*[ws(APP, gpk, code) for gpk, codes in groups for code in codes])
+    by_group = {}
+    for (gpk, _code), client in zip([(g, c) for g, codes in groups for c in codes], clients):
+        by_group.setdefault(gpk, []).append(client)
+    for gpk, members in by_group.items():
+        if gpk in failing:
+            continue
+        for client in members:
+            note = await client.recv_until(lambda m: m["channel"] == "note", timeout=30)
+            assert note["payload"] == "hello from %s" % gpk
+            start = await client.recv_until(lambda m: m["channel"] == "state", timeout=30)
+            assert start["payload"] == protocol.STATE_PERIOD_START
+            assert start["seq"] > note["seq"]
+    for gpk in failing:
+        for client in by_group[gpk]:
+            frames = await client.drain(0.5)
+            assert not [m for m in frames if m["channel"] in ("note", "state")], frames
+        assert period_starts(gpk) == 0
+        assert not Event.objects.filter(group_pk=gpk, channel="note").exists()
+    assert [period_starts(gpk) for gpk in by_group if gpk not in failing] == [1] * (len(by_group) - len(failing))
+    # the hook runs again on the next connect, and now the group starts
+    gpk = sorted(failing)[0]
+    failing.clear()
+    again = await ws(APP, gpk, dict(groups)[gpk][0])
+    note = await again.recv_until(lambda m: m["channel"] == "note", timeout=30)
+    assert note["payload"] == "hello from %s" % gpk
+    await again.recv_until(lambda m: m["channel"] == "state" and m["payload"] == protocol.STATE_PERIOD_START,
+                           timeout=30)
+    assert period_starts(gpk) == 1

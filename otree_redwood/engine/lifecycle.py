@@ -85,13 +85,23 @@ def connect_phase(info, participant_id, participant_code, last_seq):
 
 
 def connect_many(requests):
-    """connect_phase() of many sockets [(info, participant id, code, last seq)]: [(ok, frames or exception)].
+    """connect_phase() of many sockets: [(ok, frames or exception)].
 
-    The work shared by the sockets (Connection rows, the groups' start
-    times, their latest state and map, the Redis seeding check) is done once
-    per call or per group, not once per socket.
+    A request is ``(info, participant id, code, last seq)``, or with a fifth
+    item ``(socket id, process id)``: the socket is entered among its group's
+    live sockets first (one Redis pipeline for the call).  The work shared by
+    the sockets (Connection rows, the groups' start times, their latest state
+    and map, the Redis seeding check) is done once per call or per group,
+    not once per socket.
     """
     h = host.current()
+    entries = [(req[0], req[2], req[4]) for req in requests if len(req) > 4 and req[4] is not None]
+    if entries:
+        pipe = redis_conn.get_sync().pipeline(transaction=False)
+        for info, code, (socket_id, process_id) in entries:
+            pipe.hset(info.sockets_key, socket_id, "%s|%s" % (code, process_id))
+        pipe.execute()
+    requests = [req[:4] for req in requests]
     h.record_connections({pid for _, pid, _, _ in requests}, timers.process_token())
     infos = {}
     for info, _, _, _ in requests:
@@ -113,6 +123,7 @@ def connect_many(requests):
             replays.append((False, exc))
     latest = h.latest_states(infos.values())
     maps = h.last_maps([info for info in infos.values() if info.is_decision_group])
+    live_maps = _live_maps([info for info in infos.values() if info.is_decision_group and maps.get(info.gk) is None])
     shared, failed = {}, {}
     for gk, info in infos.items():
         try:
@@ -124,7 +135,7 @@ def connect_many(requests):
                 frames.append(messaging.event_frame(latest_state))
             _repair_period_end(info, started[gk], latest_state)
             if info.is_decision_group:
-                frames.extend(_map_frame(info, maps.get(gk)))
+                frames.extend(_map_frame(maps.get(gk), live_maps.get(gk)))
             shared[gk] = frames
         except Exception as exc:
             logger.exception("redwood connect of a socket of %s failed", gk)
@@ -140,19 +151,28 @@ def connect_many(requests):
     return out
 
 
-def _map_frame(info, last):
+def _live_maps(infos):
+    """{gk: Redis's live map (raw hash)} of these groups, in one round trip."""
+    if not infos:
+        return {}
+    pipe = redis_conn.get_sync().pipeline(transaction=False)
+    for info in infos:
+        pipe.hgetall(info.decisions_key)
+    return {info.gk: flat for info, flat in zip(infos, pipe.execute())}
+
+
+def _map_frame(last, flat):
     """The map a connecting socket starts from.
 
-    The last stored ``group_decisions`` with its seq, never Redis's live map
-    under a seq: Redis runs ahead of the database while a batch is being
-    stored (and after a server is killed in that moment), and a frame must
-    never carry a seq whose message the database does not hold.  Before the
-    first stored map (sub-periods: until the first one ends) the live map
-    goes without a seq.
+    The last stored ``group_decisions`` (``last``) with its seq, never
+    Redis's live map (``flat``) under a seq: Redis runs ahead of the database
+    while a batch is being stored (and after a server is killed in that
+    moment), and a frame must never carry a seq whose message the database
+    does not hold.  Before the first stored map (sub-periods: until the
+    first one ends) the live map goes without a seq.
     """
     if last is not None:
         return [messaging.event_frame(last)]
-    flat = redis_conn.get_sync().hgetall(info.decisions_key)
     if not flat:
         return []
     pairs = [(k.decode(), v.decode()) for k, v in flat.items()]
@@ -259,8 +279,12 @@ def _start_chunk(infos):
     """
     h = host.current()
     out, started = {}, []
+    # what the starts publish (period_start, the first maps, what the hooks
+    # send) goes out in one Redis pipeline once the chunk is committed; a
+    # group whose savepoint is undone takes its messages back
+    outer, batch = messaging.current_batch(), messaging.Batch()
     try:
-        with h.atomic():
+        with h.atomic(), messaging.batch_context(batch):
             loaded = h.load_for_ready(infos)
             for info in infos:
                 group = loaded.get(info.gk)
@@ -268,10 +292,12 @@ def _start_chunk(infos):
                     out[info.gk] = (True, False)
                     continue
                 t0 = protocol.now_ms()
+                mark = len(batch.outbox)
                 try:
                     with h.atomic():
                         mode = _start(h, info, group, t0)
                 except Exception as exc:
+                    del batch.outbox[mark:]
                     logger.exception("when_all_players_ready() of %s failed; it will run again on the next "
                                      "connect", info.gk)
                     out[info.gk] = (False, exc)
@@ -282,6 +308,10 @@ def _start_chunk(infos):
     except Exception as exc:
         logger.exception("starting %d group(s) failed", len(infos))
         return {info.gk: (False, exc) for info in infos}
+    if outer is not None:
+        outer.outbox.extend(batch.outbox)
+    elif batch.outbox:
+        h.on_commit(lambda: messaging.publish_many(batch.outbox))
     for info, t0, mode in started:
         timers.schedule_period_end(info, t0)
         if mode == "rate":

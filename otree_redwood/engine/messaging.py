@@ -62,6 +62,14 @@ def current_batch():
     return getattr(_local, "batch", None)
 
 
+def publish_many(outbox):
+    """Publish [(bus channel, bus message)] in order, in one Redis round trip."""
+    pipe = redis_conn.get_sync().pipeline(transaction=False)
+    for channel, message in outbox:
+        pipe.publish(channel, message)
+    pipe.execute()
+
+
 def send_sync(group, channel, payload, recipient=None, seq=None, t_ms=None):
     """Store and deliver one server message (see Group.send / Group.send_to).
 

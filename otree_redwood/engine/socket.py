@@ -139,8 +139,8 @@ class ParticipantSocket:
         try:
             await rt.attach(self)
             self.attached = True
-            await rt.redis.hset(info.sockets_key, self.socket_id, "%s|%s" % (participant_code, rt.process_id))
-            frames = await hs.connect(info, pid, participant_code, last_seq)
+            # entered among the group's live sockets by the batch, first
+            frames = await hs.connect(info, pid, participant_code, last_seq, (self.socket_id, rt.process_id))
             for f in frames:
                 self.deliver(f)
             await hs.ready(info)

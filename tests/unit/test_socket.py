@@ -48,10 +48,6 @@ class Runtime:
     def __init__(self, log):
         self.log = log
         self.submitted = []
-        self.redis = types.SimpleNamespace(hset=self._hset)
-
-    async def _hset(self, key, field, value):
-        self.log.append(("hset", key, value))
 
     async def attach(self, sock):
         self.log.append(("attach", sock.participant_code))
@@ -95,9 +91,10 @@ class Steps:
         self._step("authorize")
         return INFO, 7
 
-    async def connect(self, info, pid, code, last_seq):
+    async def connect(self, info, pid, code, last_seq, entry):
         self._step("connect")
         self.log.append(("last_seq", last_seq))
+        self.log.append(("entry", entry))
         return list(self.frames)
 
     async def ready(self, info):
@@ -157,8 +154,9 @@ async def test_the_handshake_runs_its_steps_in_order_and_the_first_frames_come_f
     assert await sock.open("app", "1", "code-a", "tok", "2")
     await settle()
     names = [e[0] for e in log]
-    assert names == ["precheck", "start", "authorize", "accept", "attach", "hset", "connect", "last_seq", "ready"]
-    assert ("hset", "sockets:app-1", "code-a|proc-1") in log
+    assert names == ["precheck", "start", "authorize", "accept", "attach", "connect", "last_seq", "entry", "ready"]
+    # the connect batch enters the socket among the group's live sockets
+    assert ("entry", (sock.socket_id, "proc-1")) in log
     assert ("last_seq", 2) in log
     assert [f["channel"] for f in t.frames()] == ["note", "state"]
     assert sock.info is INFO and sock.participant_id == 7
