@@ -46,7 +46,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks.loadgen import (  # noqa: E402  (needs ROOT on sys.path)
-    configure_django, machine_busy_seconds, pct, proc_cpu_seconds, raise_fd_limit, summarize_profile, tree_cpu,
+    configure_django, group_pids, machine_busy_seconds, pct, proc_cpu_seconds, raise_fd_limit, summarize_profile, tree_cpu,
     wait_servers_settled,
 )
 
@@ -242,16 +242,31 @@ async def _drain(ws):
 
 # ---------------------------------------------------------------- (b) lab start
 
-def _lab_entry(urls, t_go, conn):
-    """Child process: open every socket at ``t_go``; note when each gets ``state``."""
+def _lab_entry(urls, t_go, conn, client="websockets", cpus=None):
+    """Child process: open every socket at ``t_go``; note when each gets ``state``.
+
+    ``client``: "websockets" (the library) or "raw" (benchmarks/rawws.py,
+    a fraction of the CPU per socket).  Sends {"results", "cpu_s"}.
+    """
     import websockets
+
+    from benchmarks import rawws
+
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+
+    async def open_ws(url):
+        if client == "raw":
+            return await asyncio.wait_for(rawws.connect(url), 60)
+        return await websockets.connect(url, open_timeout=60, max_queue=None, ping_interval=None)
 
     async def one(url, out):
         t_open = None
         try:
-            ws = await websockets.connect(url, open_timeout=60, max_queue=None, ping_interval=None)
+            ws = await open_ws(url)
             t_open = time.time()
-            async for text in ws:
+            while True:
+                text = await ws.recv()
                 msg = json.loads(text)
                 if msg.get("channel") == "state":
                     out.append((t_open, time.time()))
@@ -266,9 +281,10 @@ def _lab_entry(urls, t_go, conn):
 
     async def main():
         await asyncio.sleep(max(0.0, t_go - time.time()))
+        cpu0 = time.process_time()
         out = []
         socks = await asyncio.wait_for(asyncio.gather(*[one(u, out) for u in urls]), 120)
-        conn.send(out)
+        conn.send({"results": out, "cpu_s": time.process_time() - cpu0})
         await asyncio.sleep(0.5)
         for ws in socks:
             if ws is not None:
@@ -280,7 +296,28 @@ def _lab_entry(urls, t_go, conn):
     try:
         loop.run_until_complete(main())
     except Exception as exc:
-        conn.send([(None, None, "worker: %r" % (exc,))])
+        conn.send({"results": [(None, None, "worker: %r" % (exc,))], "cpu_s": None})
+
+
+def listen_overflows():
+    """The kernel's count of connections dropped because a listen queue was full (TcpExt ListenOverflows)."""
+    with open("/proc/net/netstat") as f:
+        lines = f.read().splitlines()
+    for names, values in zip(lines[::2], lines[1::2]):
+        if names.startswith("TcpExt:"):
+            return int(dict(zip(names.split()[1:], values.split()[1:])).get("ListenOverflows", 0))
+    return 0
+
+
+def pin_tree(pid, cpus):
+    """Every thread of ``pid``, and of its process group if it leads one, on these CPUs."""
+    pids = group_pids(pid) if os.getpgid(pid) == pid else [pid]
+    for p in pids or [pid]:
+        try:
+            for tid in os.listdir("/proc/%d/task" % p):
+                os.sched_setaffinity(int(tid), cpus)
+        except OSError:
+            pass
 
 
 def part_b(servers, base, members, args, redis_pid, tmp):
@@ -293,9 +330,17 @@ def part_b(servers, base, members, args, redis_pid, tmp):
     ctx = multiprocessing.get_context("fork")
     t_go = time.time() + 1.5
     procs, conns = [], []
+    client_cpus = None
+    if args.pin:
+        # the server on core 0, everything else of the benchmark on the others
+        # (a lab's browsers do not share the server's CPU)
+        client_cpus = set(range(1, os.cpu_count() or 2)) or None
+        for s in servers:
+            pin_tree(s.proc.pid, {0})
+        pin_tree(redis_pid, client_cpus)
     for share in shares:
         parent, child = ctx.Pipe()
-        p = ctx.Process(target=_lab_entry, args=(share, t_go, child), daemon=True)
+        p = ctx.Process(target=_lab_entry, args=(share, t_go, child, args.client, client_cpus), daemon=True)
         p.start()
         procs.append(p)
         conns.append(parent)
@@ -308,12 +353,16 @@ def part_b(servers, base, members, args, redis_pid, tmp):
     cpu0 = sum(sum(tree_cpu(s.proc.pid).values()) for s in servers)
     busy0 = machine_busy_seconds()
     ours0 = _ours(srv, redis_pid, extra)
-    results = []
+    overflows0 = listen_overflows()
+    results, client_cpu = [], 0.0
     for c in conns:
-        results.extend(c.recv())
+        got = c.recv()
+        results.extend(got["results"])
+        client_cpu += got["cpu_s"] or 0.0
     cpu1 = sum(sum(tree_cpu(s.proc.pid).values()) for s in servers)
     busy1 = machine_busy_seconds()
     ours1 = _ours(srv, redis_pid, extra)
+    overflows = listen_overflows() - overflows0
     for p in procs:
         p.join(30)
     profile = None
@@ -334,6 +383,8 @@ def part_b(servers, base, members, args, redis_pid, tmp):
         "last_open_s": opened[-1] if opened else None,
         "open_p50_s": pct(opened, 50),
         "server_cpu_s": cpu1 - cpu0,
+        "client_cpu_s": client_cpu,
+        "listen_overflows": overflows,
         "machine_busy_s": busy1 - busy0,
         "other_programs_s": max(0.0, (busy1 - busy0) - (ours1 - ours0)),
         "profile": profile,
@@ -432,8 +483,12 @@ def report(out):
         print("    state received: p50 %s s  p99 %s s  last %s s (target <= 2 s); sockets open: p50 %s s, last %s s"
               % (fmt(b["state_p50_s"], 2), fmt(b["state_p99_s"], 2), fmt(b["last_state_s"], 2),
                  fmt(b["open_p50_s"], 2), fmt(b["last_open_s"], 2)))
-        print("    server CPU (all processes) %.2f s, machine busy %.2f CPU-s, of which other programs %.2f CPU-s" % (
-            b["server_cpu_s"], b["machine_busy_s"], b["other_programs_s"]))
+        print("    clients: %s%s; server CPU (all processes) %.2f s, clients' CPU %.2f s, machine busy %.2f CPU-s, "
+              "of which other programs %.2f CPU-s" % (
+                  out["args"].get("client", "websockets"), ", server pinned to core 0" if out["args"].get("pin") else "",
+                  b["server_cpu_s"], b.get("client_cpu_s", 0.0), b["machine_busy_s"], b["other_programs_s"]))
+        print("    connections dropped by a full listen queue (the machine's TcpExt ListenOverflows; each waits "
+              "for the client's retry, 1 s or more): %d" % b.get("listen_overflows", 0))
         for f in b["failures"]:
             print("    failure:", f)
         _print_profile(b.get("profile"))
@@ -452,6 +507,11 @@ def parser():
                    help="(a) handshakes started per second (the issue's flood: ~100/s); 0: as fast as they go")
     p.add_argument("--lab", type=int, default=1000, help="(b) participants (groups of 2)")
     p.add_argument("--client-procs", type=int, default=2, help="(b) client processes")
+    p.add_argument("--client", choices=("websockets", "raw"), default="websockets",
+                   help="(b) the clients' WebSocket code: the websockets library, or benchmarks/rawws.py "
+                        "(the least the protocol asks for: less of the machine taken from the server)")
+    p.add_argument("--pin", action="store_true",
+                   help="(b) the server process(es) on core 0, the clients and Redis on the other cores")
     p.add_argument("--servers", type=int, default=1,
                    help="(b) server processes, behind nginx when more than one ((a) uses the first)")
     p.add_argument("--profile", type=float, default=0,

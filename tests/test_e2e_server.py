@@ -229,3 +229,51 @@ async def test_embedded_redis_serves_a_real_server(server, make_session, tmp_pat
             redis.Redis(unix_socket_path=os.path.join(folder, "redis.sock")).shutdown(nosave=True)
         except redis.RedisError:
             pass
+
+
+async def _queued(port, n, wait):
+    """How many of ``n`` TCP connects to ``port`` complete within ``wait`` seconds."""
+    async def one():
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), wait)
+        except (asyncio.TimeoutError, OSError):
+            return None
+        return writer
+
+    writers = await asyncio.gather(*[one() for _ in range(n)])
+    done = [w for w in writers if w is not None]
+    for w in done:
+        w.close()
+    return len(done)
+
+
+def _somaxconn():
+    with open("/proc/sys/net/core/somaxconn") as f:
+        return int(f.read())
+
+
+async def test_a_busy_server_queues_a_lab_of_connections(server):
+    """oTree 3's hypercorn listens with a backlog of 100 of its own: while the
+    server was busy, the 101st connection of a lab starting at once was
+    dropped and the browser retried a second later.  REDWOOD['LISTEN_BACKLOG']
+    (2048) is in force: with the server stopped, the kernel still completes
+    500 connections and queues them for it."""
+    import os
+    import signal
+
+    n = 500
+    if _somaxconn() < n:
+        pytest.skip("net.core.somaxconn is %d here: the kernel caps every backlog below %d" % (_somaxconn(), n))
+    for env, expect_all in (({}, True), ({"REDWOOD_LISTEN_BACKLOG": "0"}, False)):
+        srv = server(extra_env=env)
+        os.kill(srv.proc.pid, signal.SIGSTOP)  # busy: nothing accepted until it goes on
+        try:
+            queued = await _queued(srv.port, n, 2.0)
+        finally:
+            os.kill(srv.proc.pid, signal.SIGCONT)
+        if expect_all:
+            assert queued == n
+        else:
+            # the server's own backlog (LISTEN_BACKLOG 0: left alone)
+            assert queued <= 101
+        srv.kill()

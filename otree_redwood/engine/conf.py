@@ -98,6 +98,12 @@ DEFAULTS = {
     # collections, and collections run less often.  With 1,000 sockets the
     # default settings paused the server for 150-250 ms every few seconds.
     "GC_TUNING": True,
+    # Connections the server's listening socket queues while the server is
+    # busy (oTree 3's bundled hypercorn: 100 of its own).  A full queue drops
+    # new connections, which the browser retries only a second later (then
+    # 3, 7 s): a lab of hundreds starting at once waited seconds for it.  The
+    # kernel caps it at net.core.somaxconn.  None: the server's own.
+    "LISTEN_BACKLOG": 2048,
     # Seconds after the first member of a group connected after which the
     # period starts without the members still absent (see
     # otree_redwood/engine/absent.py; the group's record shows who was absent).

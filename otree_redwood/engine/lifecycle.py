@@ -283,6 +283,7 @@ def _start_chunk(infos):
     # send) goes out in one Redis pipeline once the chunk is committed; a
     # group whose savepoint is undone takes its messages back
     outer, batch = messaging.current_batch(), messaging.Batch()
+    rows = []  # the starts' own messages (period_start, first map), stored together
     try:
         with h.atomic(), messaging.batch_context(batch):
             loaded = h.load_for_ready(infos)
@@ -292,12 +293,13 @@ def _start_chunk(infos):
                     out[info.gk] = (True, False)
                     continue
                 t0 = protocol.now_ms()
-                mark = len(batch.outbox)
+                mark, row_mark = len(batch.outbox), len(rows)
                 try:
                     with h.atomic():
-                        mode = _start(h, info, group, t0)
+                        mode = _start(h, info, group, t0, rows)
                 except Exception as exc:
                     del batch.outbox[mark:]
+                    del rows[row_mark:]
                     logger.exception("when_all_players_ready() of %s failed; it will run again on the next "
                                      "connect", info.gk)
                     out[info.gk] = (False, exc)
@@ -305,6 +307,7 @@ def _start_chunk(infos):
                 out[info.gk] = (True, mode is not None)
                 if mode is not None:
                     started.append((info, t0, mode))
+            h.insert_events(rows)
     except Exception as exc:
         logger.exception("starting %d group(s) failed", len(infos))
         return {info.gk: (False, exc) for info in infos}
@@ -319,22 +322,26 @@ def _start_chunk(infos):
     return out
 
 
-def _start(h, info, group, t0):
-    """The start of one period, in its savepoint: the mode of a started group, or None if another caller won."""
+def _start(h, info, group, t0, rows):
+    """The start of one period, in its savepoint: the mode of a started group, or None if another caller won.
+
+    Its own messages are appended to ``rows`` (stored with the chunk's,
+    before the commit); what the hook sends is stored as it sends it.
+    """
     if not h.claim_loaded(info, group, t0):
         return None
     object.__setattr__(group, "_redwood_t0", t0)
     group.when_all_players_ready()
     # dated at t0: get_start_time() + period_length() is the due time of
     # period_end, to the millisecond
-    messaging.send_sync(group, "state", protocol.STATE_PERIOD_START, t_ms=t0)
+    messaging.send_sync(group, "state", protocol.STATE_PERIOD_START, t_ms=t0, rows=rows)
     mode = state.decide_mode(info) if info.is_decision_group else ""
     if mode in ("now", "rate"):
         # every member starts from the same map, whoever connected first.
         # Not with sub-periods: as in 0.9.x, their maps are exactly one per
         # sub-period end.
         seq, map_json = livestate.snapshot_sync(info)
-        messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq)
+        messaging.send_sync(group, "group_decisions", messaging.RawJSON(map_json), seq=seq, rows=rows)
     return mode
 
 

@@ -70,12 +70,15 @@ def publish_many(outbox):
     pipe.execute()
 
 
-def send_sync(group, channel, payload, recipient=None, seq=None, t_ms=None):
+def send_sync(group, channel, payload, recipient=None, seq=None, t_ms=None, rows=None):
     """Store and deliver one server message (see Group.send / Group.send_to).
 
     ``recipient``: a Player, a Participant or a participant code (None: the
     whole group); ``t_ms`` dates the event (default: now).  Returns the
-    host's stored event.
+    host's stored event.  With ``rows`` (a list), the message is not stored
+    here: its row is appended for the caller to store (Host.insert_events) in
+    the same transaction, before the publish that follows its commit;
+    returns None (group-wide messages only).
     """
     h = host.current()
     info = h.info_for(group)
@@ -90,7 +93,13 @@ def send_sync(group, channel, payload, recipient=None, seq=None, t_ms=None):
         seq = livestate.next_seq_sync(info)
     if t_ms is None:
         t_ms = protocol.now_ms()
-    event = h.store_server_event(info, channel, value, seq, t_ms, rid)
+    if rows is None:
+        event = h.store_server_event(info, channel, value, seq, t_ms, rid)
+    elif rid is None:
+        rows.append((t_ms, info, channel, None, payload_json, seq))
+        event = None
+    else:
+        raise ValueError("a message to one member is stored as it is sent")
     frame = protocol.frame(channel, payload_json, seq=seq, ts=t_ms)
     publish_after_commit(info.bus, bus_message(rcode, frame))
     return event
