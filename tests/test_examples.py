@@ -414,9 +414,15 @@ def browser_test(fn):
 
 
 async def _running(page):
-    await page.wait_for_function(
-        "document.getElementById('status').textContent.includes('running')"
-        " || document.getElementById('status').textContent.includes('open')", timeout=15000)
+    """Until the page shows a running period (``#status`` appears once the game page is loaded)."""
+    try:
+        await page.wait_for_function(
+            "(function () { var s = document.getElementById('status');"
+            " return !!s && (s.textContent.includes('running') || s.textContent.includes('open')); })()",
+            timeout=15000)
+    except Exception as exc:
+        status = await page.evaluate("(document.getElementById('status') || {}).textContent || null")
+        raise AssertionError("no running period on %s (status %r): %s" % (page.url, status, exc)) from None
 
 
 async def _on_results(page, timeout=20000):
