@@ -50,10 +50,12 @@ def get_group_model(app_name):
 
 def _handler_channels(model):
     """Channels that have an ``_on_<channel>_event`` method on a Group model."""
+    # the names of the classes' own dicts, not dir(): a batch of a lab's
+    # connects builds hundreds of infos
+    names = {name for cls in model.__mro__ for name in vars(cls)
+             if name.startswith("_on_") and name.endswith("_event")}
     return frozenset(
-        name[len("_on_"):-len("_event")]
-        for name in dir(model)
-        if name.startswith("_on_") and name.endswith("_event") and callable(getattr(model, name, None))
+        name[len("_on_"):-len("_event")] for name in names if callable(getattr(model, name, None))
     )
 
 

@@ -113,6 +113,21 @@ def _update_rows(model, names, rows):
         cursor.execute(sql, params + ids)
 
 
+
+_claim_statements = {}
+
+
+def _claim_sql(model):
+    """``UPDATE <group table> SET ran_ready_function = %s WHERE <pk> = %s AND ran_ready_function IS NULL``."""
+    sql = _claim_statements.get(model)
+    if sql is None:
+        qn = connection.ops.quote_name
+        meta = model._meta
+        col = qn(meta.get_field("ran_ready_function").column)
+        sql = _claim_statements[model] = "UPDATE %s SET %s = %%s WHERE %s = %%s AND %s IS NULL" % (
+            qn(meta.db_table), col, qn(meta.pk.column), col)
+    return sql
+
 class Otree3Host(host.Host):
     """oTree 3.4 / Django 2.2 (see the module doc)."""
 
@@ -164,9 +179,13 @@ class Otree3Host(host.Host):
 
     def claim_loaded(self, info, group, t0_ms):
         started = from_epoch_ms(t0_ms)
-        # one UPDATE that only one caller can win
-        if not info.model.objects.filter(pk=info.pk, ran_ready_function__isnull=True).update(
-                ran_ready_function=started):
+        # one UPDATE that only one caller can win (in SQL: a lab start runs
+        # it once per group, and building the queryset cost more than the
+        # statement)
+        with connection.cursor() as cursor:
+            cursor.execute(_claim_sql(info.model), [connection.ops.adapt_datetimefield_value(started), info.pk])
+            won = cursor.rowcount == 1
+        if not won:
             return False
         object.__setattr__(group, "ran_ready_function", started)
         return True
