@@ -28,6 +28,11 @@ Usage (from the repository root)::
     .venv/bin/python benchmarks/handshake_flood.py --only b --lab 1000 --json out.json
     .venv/bin/python benchmarks/handshake_flood.py --only b --servers 2     # two processes behind nginx
     .venv/bin/python benchmarks/handshake_flood.py --only b --profile 12    # + py-spy of the server (GIL)
+    .venv/bin/python benchmarks/handshake_flood.py --only b --client raw --pin   # lighter clients, server on core 0
+
+(b) also reports the clients' CPU and the connections the kernel dropped
+because the server's listen queue was full (``TcpExt ListenOverflows``, for
+the whole machine): each of those waits a second or more for its retry.
 
 Prints the figures; ``--json FILE`` writes them too.
 """
