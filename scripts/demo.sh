@@ -89,7 +89,7 @@ configure_settings("settings")
 import django
 django.setup()
 from otree.session import create_session
-from otree_redwood import redis_conn
+from otree_redwood.engine import redis_conn
 host, port = sys.argv[1], sys.argv[2]
 redis_conn.redis_url()  # starts the embedded Redis now, not on the first click
 session = create_session("decision_demo", num_participants=2)

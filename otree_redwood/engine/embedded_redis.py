@@ -3,7 +3,7 @@
 Without ``REDWOOD['REDIS_URL']`` the first process of a project that needs
 Redis (a server, a bot run, the demo script) starts a ``redis-server`` daemon
 on the unix socket ``.redwood/redis.sock`` of the project folder
-(:func:`otree_redwood.redis_conn.ensure_embedded`).  It is a daemon on
+(:func:`otree_redwood.engine.redis_conn.ensure_embedded`).  It is a daemon on
 purpose: it outlives a server that is killed, so the restarted server finds
 its timers and live state.  Its data (the append-only file) stays in
 ``.redwood/`` when it stops and is loaded again when it next starts.
