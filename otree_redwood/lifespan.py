@@ -36,6 +36,37 @@ def enable_tcp_nodelay():
     base_events._set_nodelay = _set_nodelay
 
 
+def ctrl_c_stops_the_server():
+    """Ctrl+C (SIGINT) stops the server at once, wherever the event loop is.
+
+    Python raises KeyboardInterrupt in whatever code the main thread runs
+    when the signal comes.  In oTree 3's hypercorn that was, now and then, a
+    connection closing: the exception waited in that connection's
+    ``finally`` for a close that never completed, and the server went on
+    serving (``tests/test_demo_script.py`` saw it in about half of its
+    runs; a second Ctrl+C was lost the same way at times).  Handled by the
+    loop instead, the interrupt is raised from a callback of its own and
+    ends ``run_until_complete`` as a Ctrl+C at an idle moment does.  Only
+    where nobody has a handler of their own (oTree's devserver saves its
+    database first, uvicorn shuts down gracefully).  Returns whether it was
+    installed.
+    """
+    import asyncio
+    import signal
+
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return False
+
+    def _interrupt():
+        raise KeyboardInterrupt
+
+    try:
+        asyncio.get_event_loop().add_signal_handler(signal.SIGINT, _interrupt)
+    except (NotImplementedError, RuntimeError, ValueError):  # Windows, or not the main thread
+        return False
+    return True
+
+
 class _ParticipantSocketsFirst:
     """oTree's websocket application, with participant sockets of ours taken out first.
 
@@ -104,6 +135,7 @@ def install():
                 message = await receive()
                 kind = message.get("type")
                 if kind == "lifespan.startup":
+                    ctrl_c_stops_the_server()
                     try:
                         route_participant_sockets_first()
                     except Exception:
